@@ -1,0 +1,2 @@
+drop table if exists public.gtm_docs;
+drop table if exists public.workspaces;

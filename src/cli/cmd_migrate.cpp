@@ -1,0 +1,230 @@
+// belay status | migrate | rollback | baseline
+#include <unistd.h>
+
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/render.h"
+#include "migrate/migrate.h"
+#include "project/project.h"
+#include "util/text.h"
+
+namespace belay::cli {
+namespace {
+
+struct RunFlags {
+  std::string to;
+  int steps = 0;
+  bool dry_run = false, allow_drift = false, allow_ooo = false, from_supabase = false;
+  std::string lock_wait, lock_timeout, statement_timeout;
+  int lock_retries = -1;
+};
+
+struct Session {
+  project::Config cfg;
+  migrate::MigrationSet set;
+  project::ResolvedTarget target;
+  std::optional<pg::Conn> conn;
+};
+
+Result<Session> open_session(const Global& g, const std::string& verb) {
+  Session s;
+  BELAY_ASSIGN(s.cfg, project::load(g.project_dir));
+  BELAY_ASSIGN(s.set, migrate::load_set(s.cfg));
+  BELAY_ASSIGN(s.target, project::resolve_target(s.cfg, g.target));
+  BELAY_ASSIGN(auto c, pg::Conn::open(s.target.dsn, fmt::format("belay {} (pid {})", verb, ::getpid())));
+  s.conn.emplace(std::move(c));
+  return s;
+}
+
+Result<migrate::RunOptions> run_options(const Session& s, const RunFlags& f) {
+  migrate::RunOptions o;
+  o.lock_timeout = s.cfg.lock_timeout;
+  o.statement_timeout = s.cfg.statement_timeout;
+  o.lock_wait = s.cfg.lock_wait;
+  o.lock_retries = f.lock_retries >= 0 ? f.lock_retries : s.cfg.lock_retries;
+  o.flavor = s.cfg.flavor;
+  o.dry_run = f.dry_run;
+  o.allow_drift = f.allow_drift;
+  o.allow_out_of_order = f.allow_ooo;
+  if (!f.to.empty()) o.to = f.to;
+  if (f.steps > 0) o.steps = f.steps;
+  auto dur = [](const std::string& v, const char* flag, std::chrono::milliseconds& dst) -> Status {
+    if (v.empty()) return ok_status();
+    auto d = text::parse_duration(v);
+    if (!d) return Error::usage(fmt::format("{} needs a duration like 2s or 500ms, got '{}'", flag, v));
+    dst = *d;
+    return ok_status();
+  };
+  BELAY_TRY(dur(f.lock_wait, "--lock-wait", o.lock_wait));
+  BELAY_TRY(dur(f.lock_timeout, "--lock-timeout", o.lock_timeout));
+  BELAY_TRY(dur(f.statement_timeout, "--statement-timeout", o.statement_timeout));
+  return o;
+}
+
+std::string state_colored(const std::string& st) {
+  if (st == "applied") return green(st);
+  if (st == "pending") return yellow(st);
+  return red(st);
+}
+
+int cmd_status(const Global& g) {
+  auto s = open_session(g, "status");
+  if (!s.ok()) return report_error(s.error());
+  auto st = migrate::status(*s->conn, s->set);
+  if (!st.ok()) return report_error(st.error());
+  int applied = 0, pending = 0, problems = 0;
+  for (auto& e : *st) {
+    if (e.state == "applied") ++applied;
+    else if (e.state == "pending") ++pending;
+    else ++problems;
+  }
+  if (out().json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (auto& e : *st) {
+      nlohmann::json j = {{"version", e.version}, {"name", e.name}, {"state", e.state}, {"has_down", e.has_down}};
+      if (!e.applied_at.empty()) j["applied_at"] = e.applied_at;
+      if (!e.file.empty()) j["file"] = e.file;
+      if (!e.detail.empty()) j["detail"] = e.detail;
+      arr.push_back(j);
+    }
+    print_json({{"target", s->target.display},
+                {"layout", s->set.layout},
+                {"migrations", arr},
+                {"summary", {{"applied", applied}, {"pending", pending}, {"problems", problems}}}});
+    return 0;
+  }
+  std::cout << bold("target ") << s->target.display << dim("  (" + s->set.layout + " layout, " + s->set.dir.string() + ")")
+            << "\n";
+  for (auto& e : *st) {
+    std::cout << fmt::format("  {:<16} {:<28} {:<9} {}", e.version, e.name.substr(0, 28), e.has_down ? "rollback" : "-",
+                             state_colored(e.state));
+    if (!e.applied_at.empty() && e.state == "applied") std::cout << dim("  " + e.applied_at);
+    if (!e.detail.empty()) std::cout << "  " << e.detail;
+    std::cout << "\n";
+  }
+  std::cout << fmt::format("{} applied, {} pending{}\n", applied, pending,
+                           problems ? fmt::format(", {} need attention", problems) : "");
+  return 0;
+}
+
+nlohmann::json step_json(const migrate::StepReport& s) {
+  nlohmann::json j = {{"version", s.version},   {"name", s.name},       {"direction", s.direction},
+                      {"file", s.file},         {"outcome", s.outcome}, {"mode", s.mode},
+                      {"lock_timeout_ms", s.lock_timeout_ms}, {"statement_timeout_ms", s.statement_timeout_ms},
+                      {"duration_ms", s.duration_ms}, {"attempts", s.attempts}};
+  if (s.resumed_from) j["resumed_from"] = s.resumed_from;
+  if (!s.statements.empty()) j["statements"] = s.statements;
+  if (!s.log.empty()) j["log"] = s.log;
+  return j;
+}
+
+int cmd_run(const Global& g, const RunFlags& f, bool up) {
+  auto s = open_session(g, up ? "migrate" : "rollback");
+  if (!s.ok()) return report_error(s.error());
+  auto opt = run_options(*s, f);
+  if (!opt.ok()) return report_error(opt.error());
+  bool human = !out().json;
+  opt->on_event = [&](const migrate::Event& e) {
+    if (!human) return;
+    auto label = fmt::format("{}_{}", e.version, e.name);
+    switch (e.kind) {
+      case migrate::Event::plan: break;
+      case migrate::Event::begin:
+        std::cout << dim(fmt::format("[{}/{}] ", e.index, e.total)) << (up ? "applying " : "reverting ") << label
+                  << std::flush;
+        break;
+      case migrate::Event::done: std::cout << " " << green("ok") << dim(" " + e.message) << "\n"; break;
+      case migrate::Event::attempt_failed: std::cout << "\n  " << yellow("lock: ") << e.message << std::flush; break;
+      case migrate::Event::note: std::cout << "\n  " << dim(e.message) << std::flush; break;
+    }
+  };
+  if (human) std::cout << bold("target ") << s->target.display << (f.dry_run ? yellow("  (dry run)") : "") << "\n";
+  auto rep = up ? migrate::migrate(*s->conn, s->set, *opt) : migrate::rollback(*s->conn, s->set, *opt);
+  int applied = 0;
+  for (auto& st : rep.steps)
+    if (st.outcome == "applied" || st.outcome == "reverted") ++applied;
+  if (out().json) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (auto& st : rep.steps) steps.push_back(step_json(st));
+    nlohmann::json j = {{"ok", !rep.error}, {"target", s->target.display}, {"dry_run", f.dry_run},
+                        {"steps", steps}, {"warnings", rep.warnings}};
+    if (rep.error) j["error"] = error_json(*rep.error);
+    print_json(j);
+    return rep.error ? static_cast<int>(rep.error->code) : 0;
+  }
+  for (auto& w : rep.warnings) std::cout << yellow("warning: ") << w << "\n";
+  if (f.dry_run) {
+    for (auto& st : rep.steps) {
+      std::cout << bold(fmt::format("{} {}_{}", st.direction, st.version, st.name)) << dim("  " + st.file) << "\n"
+                << fmt::format("  mode {} · lock_timeout {}ms · statement_timeout {}\n", st.mode, st.lock_timeout_ms,
+                               st.statement_timeout_ms ? std::to_string(st.statement_timeout_ms) + "ms" : "none");
+      if (st.resumed_from) std::cout << fmt::format("  resumes at statement {}\n", st.resumed_from + 1);
+      for (auto& l : st.statements) {
+        auto one = l.substr(0, l.find('\n'));
+        std::cout << "    " << one << (one.size() < l.size() ? " …" : "") << "\n";
+      }
+    }
+    std::cout << fmt::format("{} migration{} would {}; nothing was changed\n", rep.steps.size(),
+                             rep.steps.size() == 1 ? "" : "s", up ? "apply" : "roll back");
+    return rep.error ? report_error(*rep.error) : 0;
+  }
+  if (rep.error) {
+    if (!rep.steps.empty() && rep.steps.back().outcome == "failed") std::cout << " " << red("failed") << "\n";
+    std::cout << fmt::format("{} {}; stopped at the first failure\n", applied, up ? "applied" : "reverted");
+    return report_error(*rep.error);
+  }
+  if (rep.steps.empty()) std::cout << (up ? "nothing to apply: up to date\n" : "nothing to roll back\n");
+  else std::cout << fmt::format("{} migration{} {}\n", applied, applied == 1 ? "" : "s", up ? "applied" : "rolled back");
+  return 0;
+}
+
+int cmd_baseline(const Global& g, const RunFlags& f) {
+  auto s = open_session(g, "baseline");
+  if (!s.ok()) return report_error(s.error());
+  auto r = migrate::baseline(*s->conn, s->set, f.to.empty() ? std::nullopt : std::optional(f.to), f.from_supabase);
+  if (!r.ok()) return report_error(r.error());
+  if (out().json) print_json({{"ok", true}, {"baselined", *r}});
+  else std::cout << fmt::format("{} migration{} marked as applied\n", r->size(), r->size() == 1 ? "" : "s");
+  return 0;
+}
+
+void add_run_flags(CLI::App* c, RunFlags& f) {
+  c->add_flag("--dry-run", f.dry_run, "print the exact plan (files, statements, transaction mode, timeouts); change nothing");
+  c->add_flag("--allow-drift", f.allow_drift, "run even if applied migrations changed on disk");
+  c->add_option("--lock-wait", f.lock_wait, "wait this long for another runner (default 30s)");
+  c->add_option("--lock-timeout", f.lock_timeout, "DDL lock_timeout (default 2s; per file: -- belay:lock_timeout=5s)");
+  c->add_option("--statement-timeout", f.statement_timeout, "statement_timeout (default none)");
+  c->add_option("--lock-retries", f.lock_retries, "retries after a lock timeout (default 5)");
+}
+
+}  // namespace
+
+void add_migrate_commands(CLI::App& app, Global& g, int& rc) {
+  static RunFlags mf, rf, bf;
+  app.add_subcommand("status", "each migration: applied, pending, drifted, missing or partial")->callback([&] {
+    rc = cmd_status(g);
+  });
+  auto* m = app.add_subcommand("migrate", "apply pending migrations in order, each in its own transaction");
+  m->add_option("--to", mf.to, "stop after this version");
+  m->add_flag("--allow-out-of-order", mf.allow_ooo, "apply pending migrations older than the newest applied");
+  add_run_flags(m, mf);
+  m->callback([&] { rc = cmd_run(g, mf, true); });
+
+  auto* r = app.add_subcommand("rollback", "run down scripts in reverse order");
+  auto* steps = r->add_option("--steps", rf.steps, "how many migrations to roll back (default 1)");
+  auto* to = r->add_option("--to", rf.to, "roll back every migration newer than this version");
+  steps->excludes(to);
+  add_run_flags(r, rf);
+  r->callback([&] { rc = cmd_run(g, rf, false); });
+
+  auto* b = app.add_subcommand("baseline", "mark migrations as applied without running them (adopt an existing database)");
+  auto* bto = b->add_option("--to", bf.to, "every migration up to this version");
+  auto* bsb = b->add_flag("--from-supabase", bf.from_supabase, "the versions in supabase_migrations.schema_migrations");
+  bto->excludes(bsb);
+  b->callback([&] { rc = cmd_baseline(g, bf); });
+}
+
+}  // namespace belay::cli

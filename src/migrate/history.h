@@ -1,0 +1,25 @@
+// Internal to src/migrate: the history tables and the SQL that keeps them.
+#pragma once
+
+#include <string>
+
+#include "migrate/migrate.h"
+
+namespace belay::migrate::history {
+
+// Creates schema belay and its tables if missing (idempotent, run under the lock).
+Status ensure(pg::Conn& conn, bool supabase);
+
+// SQL fragments, values already quoted.
+std::string record_applied(const Migration& m, const std::string& applied_by);  // upsert state=applied
+std::string record_partial(const Migration& m, const std::string& state, int total, const std::string& applied_by);
+std::string record_progress(const Migration& m, int done);
+std::string remove(const Migration& m);
+std::string supabase_insert(const Migration& m);
+std::string supabase_delete(const Migration& m);
+// One row of belay.migration_log (every attempt: success, failure, retry).
+std::string log_row(const std::string& version, const std::string& direction, int attempt,
+                    const std::string& outcome, const std::string& message, const std::string& sqlstate,
+                    double duration_ms, const std::string& runner);
+
+}  // namespace belay::migrate::history

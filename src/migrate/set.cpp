@@ -1,0 +1,289 @@
+// Loading a migration set from disk: plain up/down pairs, dbmate-style single files and
+// the Supabase CLI layout (with rollback companions kept in a separate folder).
+#include <algorithm>
+#include <map>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "migrate/migrate.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+#include "util/text.h"
+
+namespace belay::migrate {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+struct FileName {
+  std::string version, name;
+  bool down = false;
+};
+
+// <version>_<name>.sql or <version>_<name>.down.sql; nullopt when malformed.
+std::optional<FileName> parse_name(const std::string& fname) {
+  static const std::regex re(R"(^([0-9]+)_([^/]+?)(\.down)?\.sql$)");
+  std::smatch m;
+  if (!std::regex_match(fname, m, re)) return std::nullopt;
+  return FileName{m[1], m[2], m[3].matched};
+}
+
+std::string strip_zeros(const std::string& v) {
+  auto p = v.find_first_not_of('0');
+  return p == std::string::npos ? "0" : v.substr(p);
+}
+
+// "-- belay:key=value" directives anywhere in a script.
+void apply_directives(const std::string& src, Script& s, std::vector<Error>& errs) {
+  static const std::regex re(R"(--\s*belay:([a-z_\-]+)\s*(?:=\s*(\S+))?)");
+  for (auto it = std::sregex_iterator(src.begin(), src.end(), re); it != std::sregex_iterator(); ++it) {
+    auto key = (*it)[1].str();
+    auto val = (*it)[2].str();
+    auto [line, col] = sql::line_col(src, static_cast<int>(it->position()));
+    auto bad = [&](std::string msg) { errs.push_back(Error::usage(std::move(msg)).with_file(s.file.string(), line, col)); };
+    if (key == "lock_timeout" || key == "statement_timeout") {
+      auto d = text::parse_duration(val);
+      if (!d) { bad(fmt::format("directive belay:{} needs a duration like 5s, got '{}'", key, val)); continue; }
+      (key == "lock_timeout" ? s.lock_timeout : s.statement_timeout) = *d;
+    } else if (key == "no-transaction" || key == "no_transaction") {
+      s.transactional = false;
+      if (s.non_tx_reason.empty()) s.non_tx_reason = "belay:no-transaction directive";
+    } else {
+      bad(fmt::format("unknown directive belay:{} (known: lock_timeout, statement_timeout, no-transaction)", key));
+    }
+  }
+}
+
+// Builds a Script from a file or a section of one. `base_line` is where the text
+// starts in the file, so statement positions are file positions.
+std::optional<Script> make_script(const stdfs::path& file, const std::string& text, int base_line,
+                                  std::vector<Error>& errs) {
+  Script s;
+  s.file = file;
+  auto stmts = sql::split(text, file.string());
+  if (!stmts.ok()) {
+    Error e = std::move(stmts).error();
+    e.line += base_line - 1;
+    errs.push_back(std::move(e));
+    return std::nullopt;
+  }
+  s.statements = std::move(*stmts);
+  std::string canon;
+  for (auto& st : s.statements) {
+    st.line += base_line - 1;
+    canon += sql::normalize(st.text);
+    canon += ";\n";
+    if (!st.transactional && s.transactional) {
+      s.transactional = false;
+      s.non_tx_reason = st.non_tx_reason;
+    }
+    if (st.transaction_control && s.transactional) {
+      // The file manages its own transaction: run it as written, statement by statement.
+      s.transactional = false;
+      s.non_tx_reason = "the file contains its own BEGIN/COMMIT";
+    }
+  }
+  s.checksum = sha256_hex(canon);
+  apply_directives(text, s, errs);
+  return s;
+}
+
+struct Sections {
+  bool dbmate = false;
+  std::string up, down;
+  int up_line = 1, down_line = 1;
+  bool up_no_tx = false, down_no_tx = false;
+};
+
+// dbmate: "-- migrate:up [transaction:false]" ... "-- migrate:down [transaction:false]".
+Sections split_sections(const std::string& src) {
+  Sections s;
+  static const std::regex marker(R"(^--\s*migrate:(up|down)\b(.*)$)");
+  std::vector<std::tuple<std::string, size_t, size_t, int, bool>> marks;  // kind, start, body, line, no_tx
+  size_t pos = 0;
+  int line = 1;
+  while (pos <= src.size()) {
+    auto eol = src.find('\n', pos);
+    if (eol == std::string::npos) eol = src.size();
+    std::string l = src.substr(pos, eol - pos);
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    std::smatch m;
+    if (std::regex_match(l, m, marker))
+      marks.emplace_back(m[1], pos, std::min(eol + 1, src.size()), line + 1,
+                         m[2].str().find("transaction:false") != std::string::npos);
+    if (eol == src.size()) break;
+    pos = eol + 1;
+    ++line;
+  }
+  if (marks.empty()) { s.up = src; return s; }
+  s.dbmate = true;
+  for (size_t i = 0; i < marks.size(); ++i) {
+    auto& [kind, start, body, ln, no_tx] = marks[i];
+    size_t end = i + 1 < marks.size() ? std::get<1>(marks[i + 1]) : src.size();
+    auto text = src.substr(body, end - body);
+    if (kind == "up") { s.up = text; s.up_line = ln; s.up_no_tx = no_tx; }
+    else { s.down = text; s.down_line = ln; s.down_no_tx = no_tx; }
+  }
+  return s;
+}
+
+Result<std::string> read_checked(const stdfs::path& p) {
+  BELAY_ASSIGN(auto src, fs::read_file(p));
+  if (auto bad = text::first_invalid_utf8(src)) {
+    auto [l, c] = sql::line_col(src, static_cast<int>(*bad));
+    return Error::usage(fmt::format("not valid UTF-8 (byte 0x{:02x} at offset {})",
+                                    static_cast<unsigned char>(src[*bad]), *bad))
+        .with_file(p.string(), l, c)
+        .with_next("save the file as UTF-8");
+  }
+  return src;
+}
+
+std::vector<stdfs::path> sql_files(const stdfs::path& dir) {
+  std::vector<stdfs::path> out;
+  std::error_code ec;
+  for (auto& e : stdfs::directory_iterator(dir, ec)) {
+    auto n = e.path().filename().string();
+    if (n.empty() || n[0] == '.' || !e.is_regular_file()) continue;
+    if (e.path().extension() == ".sql") out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+int compare_versions(const std::string& a, const std::string& b) {
+  auto x = strip_zeros(a), y = strip_zeros(b);
+  if (x.size() != y.size()) return x.size() < y.size() ? -1 : 1;
+  return x.compare(y) < 0 ? -1 : (x == y ? 0 : 1);
+}
+
+const Migration* MigrationSet::find(const std::string& version) const {
+  for (auto& m : migrations)
+    if (compare_versions(m.version, version) == 0) return &m;
+  return nullptr;
+}
+
+Result<MigrationSet> load_set(const project::Config& cfg) {
+  MigrationSet set;
+  set.layout = cfg.layout;
+  set.dir = cfg.migrations_dir;
+  if (!stdfs::is_directory(cfg.migrations_dir))
+    return Error::usage(fmt::format("migrations folder {} does not exist", cfg.migrations_dir.string()))
+        .with_next("create it, run `belay init`, or set [migrations] dir in belay.toml");
+  std::vector<Error> errs;
+  std::map<std::string, Migration> ups;          // key: version without leading zeros
+  std::map<std::string, std::string> up_files;
+  struct Down { stdfs::path file; std::string version; };
+  std::vector<Down> downs;
+
+  for (auto& p : sql_files(cfg.migrations_dir)) {
+    auto fname = p.filename().string();
+    auto fn = parse_name(fname);
+    if (!fn) {
+      errs.push_back(Error::usage(fmt::format("malformed migration name '{}'", fname))
+                         .with_file(p.string())
+                         .with_next("name it <version>_<name>.sql (version = digits), e.g. 20250101120000_add_users.sql"));
+      continue;
+    }
+    if (fn->down) { downs.push_back({p, fn->version}); continue; }
+    auto key = strip_zeros(fn->version);
+    if (auto it = up_files.find(key); it != up_files.end()) {
+      errs.push_back(Error::usage(fmt::format("duplicate version {}: also used by {}", fn->version, it->second))
+                         .with_file(p.string())
+                         .with_next("give one of them a new version number"));
+      continue;
+    }
+    up_files[key] = p.string();
+    auto src = read_checked(p);
+    if (!src.ok()) { errs.push_back(std::move(src).error()); continue; }
+    auto sec = split_sections(*src);
+    Migration m;
+    m.version = fn->version;
+    m.name = fn->name;
+    auto up = make_script(p, sec.up, sec.up_line, errs);
+    if (!up) continue;
+    if (up->statements.empty()) {
+      errs.push_back(Error::usage(sec.dbmate ? "empty '-- migrate:up' section" : "empty migration (no SQL statements)")
+                         .with_file(p.string())
+                         .with_next("write the migration or delete the file"));
+      continue;
+    }
+    if (sec.up_no_tx && up->transactional) { up->transactional = false; up->non_tx_reason = "transaction:false"; }
+    m.up = std::move(*up);
+    if (sec.dbmate) {
+      auto down = make_script(p, sec.down, sec.down_line, errs);
+      if (down && !down->statements.empty()) {
+        if (sec.down_no_tx && down->transactional) { down->transactional = false; down->non_tx_reason = "transaction:false"; }
+        m.down = std::move(*down);
+      }
+    }
+    ups[key] = std::move(m);
+  }
+
+  // Rollback companions kept apart (seed 002: supabase/migrations.backup/*rollback*.sql):
+  // any .sql file whose leading digits name a migration's version.
+  if (!cfg.rollback_dir.empty() && stdfs::is_directory(cfg.rollback_dir)) {
+    static const std::regex lead(R"(^([0-9]+)[_\.\-].*\.sql$)");
+    for (auto& p : sql_files(cfg.rollback_dir)) {
+      std::smatch mm;
+      auto fname = p.filename().string();
+      if (!std::regex_match(fname, mm, lead)) {
+        errs.push_back(Error::usage(fmt::format("rollback file '{}' does not start with a migration version", fname))
+                           .with_file(p.string())
+                           .with_next("name it <version>_<name>.down.sql after the migration it undoes"));
+        continue;
+      }
+      downs.push_back({p, mm[1]});
+    }
+  }
+  std::map<std::string, std::string> down_files;
+  for (auto& d : downs) {
+    auto key = strip_zeros(d.version);
+    auto it = ups.find(key);
+    if (it == ups.end()) {
+      errs.push_back(Error::usage(fmt::format("rollback for version {} has no migration", d.version))
+                         .with_file(d.file.string())
+                         .with_next("restore the up migration or delete this rollback"));
+      continue;
+    }
+    if (it->second.down || down_files.count(key)) {
+      auto other = down_files.count(key) ? down_files[key] : it->second.up.file.string() + " (-- migrate:down)";
+      errs.push_back(Error::usage(fmt::format("second rollback for version {}: also {}", d.version, other))
+                         .with_file(d.file.string()));
+      continue;
+    }
+    down_files[key] = d.file.string();
+    auto src = read_checked(d.file);
+    if (!src.ok()) { errs.push_back(std::move(src).error()); continue; }
+    auto down = make_script(d.file, *src, 1, errs);
+    if (!down) continue;
+    if (down->statements.empty()) {
+      errs.push_back(Error::usage("empty rollback (no SQL statements)")
+                         .with_file(d.file.string())
+                         .with_next("write the rollback or delete the file"));
+      continue;
+    }
+    it->second.down = std::move(*down);
+  }
+
+  if (!errs.empty()) {
+    Error first = errs.front();
+    if (errs.size() > 1) {
+      first.message = fmt::format("{} (and {} more problem{})", first.message, errs.size() - 1,
+                                  errs.size() == 2 ? "" : "s");
+      std::string all;
+      for (auto& e : errs) all += "\n    " + e.location() + ": " + e.message;
+      first.detail = "every problem:" + all;
+    }
+    return first;
+  }
+  for (auto& [_, m] : ups) set.migrations.push_back(std::move(m));
+  std::sort(set.migrations.begin(), set.migrations.end(),
+            [](const Migration& a, const Migration& b) { return compare_versions(a.version, b.version) < 0; });
+  return set;
+}
+
+}  // namespace belay::migrate

@@ -1,0 +1,241 @@
+#include "pg/pg.h"
+
+#include <libpq-fe.h>
+
+#include <fmt/format.h>
+
+namespace belay::pg {
+namespace {
+
+constexpr size_t kPipelineChunk = 256;  // statements per sync; keeps socket buffers from filling
+
+std::string field(const PGresult* r, int code) {
+  const char* v = PQresultErrorField(r, code);
+  return v ? v : "";
+}
+
+ServerError server_error(const PGresult* r, PGconn* c) {
+  ServerError e;
+  if (!r) {
+    e.severity = "ERROR";
+    e.message = c ? PQerrorMessage(c) : "no result";
+    while (!e.message.empty() && (e.message.back() == '\n' || e.message.back() == ' ')) e.message.pop_back();
+    e.sqlstate = "08006";
+    return e;
+  }
+  e.severity = field(r, PG_DIAG_SEVERITY);
+  e.sqlstate = field(r, PG_DIAG_SQLSTATE);
+  e.message = field(r, PG_DIAG_MESSAGE_PRIMARY);
+  e.detail = field(r, PG_DIAG_MESSAGE_DETAIL);
+  e.hint = field(r, PG_DIAG_MESSAGE_HINT);
+  e.context = field(r, PG_DIAG_CONTEXT);
+  e.schema = field(r, PG_DIAG_SCHEMA_NAME);
+  e.table = field(r, PG_DIAG_TABLE_NAME);
+  e.column = field(r, PG_DIAG_COLUMN_NAME);
+  e.constraint = field(r, PG_DIAG_CONSTRAINT_NAME);
+  auto pos = field(r, PG_DIAG_STATEMENT_POSITION);
+  if (!pos.empty()) e.position = std::atoi(pos.c_str());
+  if (e.message.empty()) {
+    e.message = PQresultErrorMessage(r);
+    if (e.message.empty() && c) e.message = PQerrorMessage(c);
+    while (!e.message.empty() && e.message.back() == '\n') e.message.pop_back();
+  }
+  if (e.sqlstate.empty() && PQstatus(c) != CONNECTION_OK) e.sqlstate = "08006";
+  return e;
+}
+
+bool is_success(ExecStatusType s) {
+  return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY ||
+         s == PGRES_SINGLE_TUPLE;
+}
+
+void notice_receiver(void* arg, const PGresult* r) {
+  auto* v = static_cast<std::vector<std::string>*>(arg);
+  if (v->size() < 1000) v->push_back(field(r, PG_DIAG_MESSAGE_PRIMARY));
+}
+
+}  // namespace
+
+Error to_error(const ServerError& e) {
+  Error err = Error::failure(e.message);
+  err.sqlstate = e.sqlstate;
+  err.detail = e.detail;
+  err.hint = e.hint;
+  if (!e.table.empty()) err.object = e.schema.empty() ? e.table : e.schema + "." + e.table;
+  if (!e.constraint.empty()) err.object += (err.object.empty() ? "" : " ") + std::string("constraint ") + e.constraint;
+  return err;
+}
+
+Rows::Rows(void* res) : res_(res, [](void* p) { PQclear(static_cast<PGresult*>(p)); }) {}
+int Rows::size() const { return res_ ? PQntuples(static_cast<PGresult*>(res_.get())) : 0; }
+int Rows::columns() const { return res_ ? PQnfields(static_cast<PGresult*>(res_.get())) : 0; }
+bool Rows::null(int r, int c) const { return PQgetisnull(static_cast<PGresult*>(res_.get()), r, c); }
+std::string Rows::get(int r, int c) const {
+  auto* p = static_cast<PGresult*>(res_.get());
+  return std::string(PQgetvalue(p, r, c), static_cast<size_t>(PQgetlength(p, r, c)));
+}
+std::optional<std::string> Rows::opt(int r, int c) const {
+  if (null(r, c)) return std::nullopt;
+  return get(r, c);
+}
+long long Rows::affected() const {
+  if (!res_) return 0;
+  const char* t = PQcmdTuples(static_cast<PGresult*>(res_.get()));
+  return (t && *t) ? std::atoll(t) : 0;
+}
+
+struct Conn::Impl {
+  PGconn* c = nullptr;
+  std::vector<std::string> notices;
+  ~Impl() { if (c) PQfinish(c); }
+};
+
+Result<Conn> Conn::open(const std::string& dsn, const std::string& application_name) {
+  // Key/value overrides go through PQconnectdbParams with expand_dbname so both URL
+  // and key=value DSNs work; fallback_application_name leaves a user-set name alone.
+  const char* keys[] = {"dbname", "fallback_application_name", "connect_timeout", nullptr};
+  const char* vals[] = {dsn.c_str(), application_name.c_str(), "10", nullptr};
+  Conn conn;
+  conn.impl_ = std::make_unique<Impl>();
+  conn.redacted_ = redact(dsn);
+  conn.impl_->c = PQconnectdbParams(keys, vals, 1);
+  if (!conn.impl_->c) return Error::failure("out of memory connecting to PostgreSQL");
+  if (PQstatus(conn.impl_->c) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(conn.impl_->c);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    msg = scrub(msg, password_of(dsn));
+    Error e = Error::failure(fmt::format("cannot connect to {}: {}", conn.redacted_, msg));
+    e.sqlstate = "08001";
+    e.next = "check that the server is running and the DSN (host, port, user, database) is right";
+    return e;
+  }
+  PQsetNoticeReceiver(conn.impl_->c, notice_receiver, &conn.impl_->notices);
+  return conn;
+}
+
+Conn::Conn(Conn&& o) noexcept : impl_(std::move(o.impl_)), redacted_(std::move(o.redacted_)) {
+  if (impl_ && impl_->c) PQsetNoticeReceiver(impl_->c, notice_receiver, &impl_->notices);
+}
+Conn& Conn::operator=(Conn&& o) noexcept {
+  impl_ = std::move(o.impl_);
+  redacted_ = std::move(o.redacted_);
+  if (impl_ && impl_->c) PQsetNoticeReceiver(impl_->c, notice_receiver, &impl_->notices);
+  return *this;
+}
+Conn::~Conn() = default;
+
+Result<Rows> Conn::query(std::string_view sql, const std::vector<std::optional<std::string>>& params) {
+  std::string q(sql);
+  std::vector<const char*> vals;
+  for (auto& p : params) vals.push_back(p ? p->c_str() : nullptr);
+  PGresult* r = PQexecParams(impl_->c, q.c_str(), static_cast<int>(vals.size()), nullptr,
+                             vals.empty() ? nullptr : vals.data(), nullptr, nullptr, 0);
+  if (r && is_success(PQresultStatus(r))) return Rows(r);
+  auto e = server_error(r, impl_->c);
+  PQclear(r);
+  return to_error(e);
+}
+
+Result<Rows> Conn::query_detailed(std::string_view sql, ServerError* err_out) {
+  std::string q(sql);
+  PGresult* r = PQexecParams(impl_->c, q.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+  if (r && is_success(PQresultStatus(r))) return Rows(r);
+  auto e = server_error(r, impl_->c);
+  PQclear(r);
+  if (err_out) *err_out = e;
+  return to_error(e);
+}
+
+Status Conn::exec(std::string_view sql) {
+  if (auto e = exec_detailed(sql)) return to_error(*e);
+  return ok_status();
+}
+
+std::optional<ServerError> Conn::exec_detailed(std::string_view sql) {
+  std::string q(sql);
+  // PQexec returns the last result; an error stops the batch, so check every result.
+  if (!PQsendQuery(impl_->c, q.c_str())) return server_error(nullptr, impl_->c);
+  std::optional<ServerError> err;
+  while (PGresult* r = PQgetResult(impl_->c)) {
+    if (!err && !is_success(PQresultStatus(r))) err = server_error(r, impl_->c);
+    PQclear(r);
+  }
+  if (!err && PQstatus(impl_->c) != CONNECTION_OK) err = server_error(nullptr, impl_->c);
+  return err;
+}
+
+BatchResult Conn::pipeline(const std::vector<std::string>& statements) {
+  BatchResult out;
+  PGconn* c = impl_->c;
+  if (!PQenterPipelineMode(c)) {
+    out.error = server_error(nullptr, c);
+    out.failed_index = 0;
+    return out;
+  }
+  size_t next = 0;
+  while (next < statements.size() && !out.error) {
+    size_t end = std::min(statements.size(), next + kPipelineChunk);
+    for (size_t i = next; i < end; ++i)
+      PQsendQueryParams(c, statements[i].c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+    PQpipelineSync(c);
+    for (size_t i = next; i < end; ++i) {
+      PGresult* r = PQgetResult(c);
+      if (!r) { // connection lost
+        if (!out.error) { out.error = server_error(nullptr, c); out.failed_index = static_cast<int>(i); }
+        break;
+      }
+      auto st = PQresultStatus(r);
+      if (st == PGRES_PIPELINE_ABORTED) {
+        // skipped because an earlier statement failed
+      } else if (!is_success(st)) {
+        if (!out.error) { out.error = server_error(r, c); out.failed_index = static_cast<int>(i); }
+      } else if (!out.error) {
+        ++out.completed;
+      }
+      PQclear(r);
+      while (PGresult* extra = PQgetResult(c)) PQclear(extra);  // NULL ends each query
+    }
+    // Consume the sync marker.
+    for (int guard = 0; guard < 16; ++guard) {
+      PGresult* r = PQgetResult(c);
+      if (!r) { if (PQstatus(c) != CONNECTION_OK) break; continue; }
+      bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+      PQclear(r);
+      if (sync) break;
+    }
+    next = end;
+  }
+  PQexitPipelineMode(c);
+  return out;
+}
+
+int Conn::backend_pid() const { return PQbackendPID(impl_->c); }
+int Conn::server_version() const { return PQserverVersion(impl_->c); }
+bool Conn::ok() const { return impl_ && impl_->c && PQstatus(impl_->c) == CONNECTION_OK; }
+
+std::vector<std::string> Conn::take_notices() {
+  std::vector<std::string> v;
+  v.swap(impl_->notices);
+  return v;
+}
+
+std::string quote_ident(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"') out += '"';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+std::string quote_literal(std::string_view s) {
+  // standard_conforming_strings is on in every supported PostgreSQL: only ' needs doubling.
+  std::string out = "'";
+  for (char ch : s) {
+    if (ch == '\'') out += '\'';
+    out += ch;
+  }
+  return out + "'";
+}
+
+}  // namespace belay::pg

@@ -1,0 +1,64 @@
+// A belay project: belay.toml, where its migrations live, and its targets.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/error.h"
+
+namespace belay::project {
+
+using std::chrono::milliseconds;
+
+struct Target {
+  std::string name;
+  std::string dsn_env;   // environment variable holding the DSN
+  std::string url;       // a literal DSN without password (allowed for local hosts)
+};
+
+struct Config {
+  std::filesystem::path root;            // directory holding belay.toml (or the cwd)
+  bool has_file = false;                 // belay.toml was found
+  std::string name;
+  std::string flavor = "postgres";       // "postgres" or "supabase"
+
+  // [migrations]
+  std::filesystem::path migrations_dir;  // absolute
+  std::filesystem::path rollback_dir;    // absolute, empty = rollbacks live beside the ups
+  std::string layout;                    // "plain" or "supabase" (detected unless set)
+  milliseconds lock_timeout{2000};       // DDL waits at most this long for a lock
+  milliseconds statement_timeout{0};     // 0 = none
+  milliseconds lock_wait{30000};         // wait for another runner's migration lock
+  int lock_retries = 5;                  // attempts after a lock timeout
+  bool require_down = false;             // refuse migrations without a rollback
+
+  // [embedded]
+  std::string pg_bin;
+
+  std::map<std::string, Target> targets;
+};
+
+// Finds belay.toml in `start` or its parents; without one, defaults rooted at `start`.
+// A literal password anywhere in the file is refused.
+Result<Config> load(const std::filesystem::path& start);
+
+// Scaffolds belay.toml and the migrations folder (supabase=true: supabase/migrations).
+// Existing files are left alone; returns the paths it created.
+Result<std::vector<std::string>> init(const std::filesystem::path& dir, bool supabase);
+
+struct ResolvedTarget {
+  std::string name;      // "embedded", a belay.toml target name, "DATABASE_URL" or "url"
+  std::string dsn;       // full DSN (may hold a password: never print it)
+  std::string display;   // redacted DSN, safe to print
+  bool embedded = false;
+};
+
+// --target NAME | postgres://... | (empty: DATABASE_URL if set, else the embedded
+// cluster, started on demand).
+Result<ResolvedTarget> resolve_target(const Config& cfg, const std::string& target_flag);
+
+}  // namespace belay::project
