@@ -353,10 +353,10 @@ Result<Info> Cluster::start() {
                           su, "initdb"));
     // Loopback and our own socket only; trust over a 0700 socket dir, passwords over TCP.
     std::string conf =
-        "\n# belay embedded cluster (throwaway: durability traded for speed)\n"
+        "\n# belay embedded cluster (throwaway: no fsync: survives a crash of the server, not of the machine)\n"
         "listen_addresses = '127.0.0.1'\n"
         "unix_socket_permissions = 0700\n"
-        "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+        "fsync = off\nfull_page_writes = off\n"
         "max_connections = 100\nshared_buffers = 128MB\n"
         "logging_collector = off\nlog_min_messages = warning\n"
         "client_connection_check_interval = 1000\n";
