@@ -30,7 +30,7 @@ bool wait_orphans_gone(const TestDb& db) {
 void kill_when_running(const TestDb& db, test::Background& b, const std::string& query_part) {
   ASSERT_TRUE(test::wait_for(db.url(),
                              "select count(*) > 0 from pg_stat_activity where application_name like 'belay migrate%' "
-                             "and query like '%" + query_part + "%' and state = 'active'",
+                             "and query like '%" + query_part + "%' and state = 'active' and datname = current_database()",
                              "t", 15000));
   ::kill(b.pid, SIGKILL);
   EXPECT_EQ(b.wait(), -1);

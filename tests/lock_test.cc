@@ -34,7 +34,7 @@ TEST(Lock, SecondRunnerWaitsThenExitsNamingTheHolder) {
   auto first = test::spawn_belay({"migrate", "--target", db.url()}, p.dir());
   ASSERT_TRUE(test::wait_for(db.url(),
                              "select count(*) > 0 from pg_stat_activity where query like '%pg_sleep(3)%' "
-                             "and application_name like 'belay migrate%'",
+                             "and application_name like 'belay migrate%' and datname = current_database()",
                              "t", 10000));
   auto t0 = Clock::now();
   auto second = test::run_belay({"migrate", "--target", db.url(), "--lock-wait", "500ms"}, p.dir());

@@ -81,6 +81,8 @@ TempProject::TempProject(const std::string& tag) {
 
 TempProject::~TempProject() {
   std::error_code ec;
+  // A test that started a cluster in its project stops it, even when it failed midway.
+  if (stdfs::exists(dir_ / ".belay" / "pgdata" / "postmaster.pid")) embedded::Cluster(dir_).stop().ok();
   if (!::getenv("BELAY_KEEP_TEST_PROJECTS")) stdfs::remove_all(dir_, ec);
 }
 

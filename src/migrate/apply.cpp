@@ -52,12 +52,24 @@ std::string settings(const Script& s, const RunOptions& opt, bool local) {
                      scope, text::pg_duration(lt), text::pg_duration(stt));
 }
 
-std::vector<std::string> settings_list(const Script& s, const RunOptions& opt) {
+// The per-migration settings in one statement (one Parse/Execute, not three).
+std::string settings_select(const Script& s, const RunOptions& opt) {
   auto lt = s.lock_timeout.value_or(opt.lock_timeout);
   auto stt = s.statement_timeout.value_or(opt.statement_timeout);
-  return {fmt::format("set local lock_timeout = '{}'", text::pg_duration(lt)),
-          fmt::format("set local statement_timeout = '{}'", text::pg_duration(stt)),
-          "set local client_connection_check_interval = '1s'"};
+  return fmt::format("select set_config('lock_timeout', '{}', true), set_config('statement_timeout', '{}', true), "
+                     "set_config('client_connection_check_interval', '1s', true)",
+                     text::pg_duration(lt), text::pg_duration(stt));
+}
+
+// True when a script may leave session state behind (SET without LOCAL, set_config,
+// SET ROLE ...): the session is reset after it so the next migration starts clean.
+bool changes_session(const Script& s) {
+  for (auto& st : s.statements) {
+    if (st.kind == "VariableSetStmt" && !text::starts_with_ci(sql::normalize(st.text), "set local")) return true;
+    auto lower = sql::normalize(st.text);
+    if (lower.find("set_config") != std::string::npos) return true;
+  }
+  return false;
 }
 
 Error statement_error(const Job& job, int idx, const pg::ServerError& se) {
@@ -121,8 +133,7 @@ Status run_tx(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport&
               const std::vector<std::string>& extra) {
   const auto& stmts = job.script->statements;
   for (int attempt = 1;; ++attempt) {
-    std::vector<std::string> batch{"reset all", "begin"};
-    for (auto& s : settings_list(*job.script, opt)) batch.push_back(s);
+    std::vector<std::string> batch{"begin", settings_select(*job.script, opt)};
     const int prefix = static_cast<int>(batch.size());
     for (int i = from; i < to; ++i) batch.push_back(stmts[static_cast<size_t>(i)].text);
     for (auto& x : extra) batch.push_back(x);
@@ -235,18 +246,21 @@ Status run(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport& st
   if (job.up) finish.push_back(history::record_applied(m, job.applied_by));
   else finish.push_back(history::remove(m));
   if (opt.flavor == "supabase") finish.push_back(job.up ? history::supabase_insert(m) : history::supabase_delete(m));
-  auto done_log = [&] {
+  // History row and attempt log in one statement (a data-modifying CTE).
+  auto with_log = [&](const std::string& history_sql) {
     return fmt::format(
+        "with h as ({} returning version) "
         "insert into belay.migration_log (version, direction, attempt, outcome, duration_ms, runner) "
-        "values ({}, '{}', {}, '{}', extract(epoch from clock_timestamp() - now()) * 1000, {})",
-        pg::quote_literal(m.version), job.up ? "up" : "down", std::max(1, step.attempts),
-        job.up ? "applied" : "reverted", pg::quote_literal(job.runner));
+        "select version, '{}', {}, '{}', extract(epoch from clock_timestamp() - now()) * 1000, {} from h",
+        history_sql, job.up ? "up" : "down", std::max(1, step.attempts), job.up ? "applied" : "reverted",
+        pg::quote_literal(job.runner));
   };
+  finish[0] = with_log(finish[0]);
+  const bool reset_after = changes_session(s);
 
   if (s.transactional) {
-    auto extra = finish;
-    extra.push_back(done_log());
-    BELAY_TRY(run_tx(conn, job, opt, step, 0, static_cast<int>(s.statements.size()), extra));
+    BELAY_TRY(run_tx(conn, job, opt, step, 0, static_cast<int>(s.statements.size()), finish));
+    if (reset_after) BELAY_TRY(conn.exec("reset all"));
     step.duration_ms = ms_since(t0);
     return ok_status();
   }
@@ -272,17 +286,14 @@ Status run(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport& st
       int j = i;
       while (j < n && s.statements[static_cast<size_t>(j)].transactional) ++j;
       BELAY_TRY(run_tx(conn, job, opt, step, i, j, {history::record_progress(m, j)}));
-      BELAY_TRY(conn.exec(settings(s, opt, false)));  // run_tx resets the session
       i = j;
     } else {
       BELAY_TRY(run_alone(conn, job, opt, step, i, job.resuming && i == start));
       ++i;
     }
   }
-  std::vector<std::string> tail = finish;
-  tail.push_back(done_log());
   std::vector<std::string> batch{"begin"};
-  batch.insert(batch.end(), tail.begin(), tail.end());
+  batch.insert(batch.end(), finish.begin(), finish.end());
   batch.push_back("commit");
   auto res = conn.pipeline(batch);
   if (!res.ok()) {

@@ -158,8 +158,9 @@ RunReport rollback(pg::Conn& conn, const MigrationSet& set, const RunOptions& op
   std::reverse(applied.begin(), applied.end());  // newest first
   std::vector<const Applied*> targets;
   if (opt.to) {
-    if (!set.find(*opt.to) && !find_applied(applied, *opt.to)) {
-      rep.error = Error::usage(fmt::format("--to {}: no migration has that version", *opt.to));
+    // Any version number works here: --to 0 rolls back everything.
+    if (opt.to->empty() || opt.to->find_first_not_of("0123456789") != std::string::npos) {
+      rep.error = Error::usage(fmt::format("--to {}: a version is digits only", *opt.to));
       return rep;
     }
     for (auto& a : applied)

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Issue 2 benchmark: 500 small up/down pairs, on one embedded cluster, in one run.
+#   floor            one `psql -f` session running every up file (then every down file)
+#   belay migrate    all 500, each in its own transaction with its history row
+#   belay rollback   all 500 down scripts in reverse
+#   psql per file    seed 002's loop: one psql process per file (for scale)
+# Prints median seconds over ROUNDS rounds and the ratios to the floor.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+belay="${BELAY:-$root/build/belay}"
+n="${N:-500}"; rounds="${ROUNDS:-5}"
+work="$(mktemp -d /tmp/belay-bench.XXXXXX)"; chmod 755 "$work"
+trap '"$belay" -C "$work" db stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+
+mkdir -p "$work/proj"
+"$root/bench/gen_migrations.sh" "$work/proj/migrations" "$n"
+printf '[migrations]\ndir = "migrations"\n' > "$work/proj/belay.toml"
+# One file with every up (and every down, newest first) for the floor.
+cat $(ls "$work/proj/migrations"/*.sql | grep -v '\.down\.sql$' | sort) > "$work/all_up.sql"
+cat $(ls "$work/proj/migrations"/*.down.sql | sort -r) > "$work/all_down.sql"
+
+"$belay" -C "$work" db start >/dev/null
+admin="$("$belay" -C "$work" db url --database postgres)"
+fresh() { psql -X -q -o /dev/null "$admin" -c "drop database if exists $1 with (force)" -c "create database $1 template belay_template" >/dev/null 2>&1; }
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc -l; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+declare -a floor_up floor_down migrate rollback loop
+for ((r = 1; r <= rounds; r++)); do
+  fresh bench_floor; url="${admin%%\?*}"; url="${url%/*}/bench_floor?${admin#*\?}"
+  t0=$(now); psql -X -q -v ON_ERROR_STOP=1 -f "$work/all_up.sql" "$url" >/dev/null; t1=$(now)
+  psql -X -q -v ON_ERROR_STOP=1 -f "$work/all_down.sql" "$url" >/dev/null; t2=$(now)
+  floor_up+=("$(secs "$t0" "$t1")"); floor_down+=("$(secs "$t1" "$t2")")
+
+  fresh bench_belay; burl="${admin%%\?*}"; burl="${burl%/*}/bench_belay?${admin#*\?}"
+  t0=$(now); "$belay" -C "$work/proj" --target "$burl" migrate >/dev/null; t1=$(now)
+  "$belay" -C "$work/proj" --target "$burl" rollback --to 0 >/dev/null; t2=$(now)
+  migrate+=("$(secs "$t0" "$t1")"); rollback+=("$(secs "$t1" "$t2")")
+  left=$(psql -X -qAt "$burl" -c "select count(*) from belay.migrations")
+  [ "$left" = "0" ] || { echo "rollback left $left migrations applied" >&2; exit 1; }
+
+  if [ "$r" -eq 1 ]; then  # the per-file loop is slow: one round is enough for scale
+    fresh bench_loop; lurl="${admin%%\?*}"; lurl="${lurl%/*}/bench_loop?${admin#*\?}"
+    t0=$(now)
+    for f in $(ls "$work/proj/migrations"/*.sql | grep -v '\.down\.sql$' | sort); do
+      psql -X -q -v ON_ERROR_STOP=1 -f "$f" "$lurl" >/dev/null
+    done
+    t1=$(now); loop+=("$(secs "$t0" "$t1")")
+  fi
+done
+
+fu=$(median "${floor_up[@]}"); fd=$(median "${floor_down[@]}")
+mu=$(median "${migrate[@]}"); rd=$(median "${rollback[@]}"); lp=$(median "${loop[@]}")
+printf '%d migrations, %d rounds (median), PostgreSQL %s, %s, %d cores\n' "$n" "$rounds" \
+  "$(psql -X -qAt "$admin" -c 'show server_version')" "$(uname -m)" "$(nproc)"
+printf '%-34s %8.3f s\n' "floor: psql -f (all ups, 1 session)" "$fu"
+printf '%-34s %8.3f s   %5.2fx floor\n' "belay migrate" "$mu" "$(echo "$mu / $fu" | bc -l)"
+printf '%-34s %8.3f s\n' "floor: psql -f (all downs)" "$fd"
+printf '%-34s %8.3f s   %5.2fx floor\n' "belay rollback" "$rd" "$(echo "$rd / $fd" | bc -l)"
+printf '%-34s %8.3f s   %5.2fx floor\n' "psql per file (seed 002 loop)" "$lp" "$(echo "$lp / $fu" | bc -l)"
