@@ -133,7 +133,10 @@ Status run_tx(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport&
               const std::vector<std::string>& extra) {
   const auto& stmts = job.script->statements;
   for (int attempt = 1;; ++attempt) {
-    std::vector<std::string> batch{"begin", settings_select(*job.script, opt)};
+    // Session-level defaults are already set (configure_session); only a file with its own
+    // timeouts pays for a per-transaction set_config.
+    std::vector<std::string> batch{"begin"};
+    if (job.script->lock_timeout || job.script->statement_timeout) batch.push_back(settings_select(*job.script, opt));
     const int prefix = static_cast<int>(batch.size());
     for (int i = from; i < to; ++i) batch.push_back(stmts[static_cast<size_t>(i)].text);
     for (auto& x : extra) batch.push_back(x);
@@ -234,6 +237,10 @@ bool has_transaction_control(const Script& s) {
 
 }  // namespace
 
+Status configure_session(pg::Conn& conn, const RunOptions& opt) {
+  return conn.exec(settings(Script{}, opt, false));
+}
+
 std::string mode_of(const Script& s) {
   return s.transactional ? "transaction" : "statement-by-statement (" + s.non_tx_reason + ")";
 }
@@ -260,7 +267,7 @@ Status run(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport& st
 
   if (s.transactional) {
     BELAY_TRY(run_tx(conn, job, opt, step, 0, static_cast<int>(s.statements.size()), finish));
-    if (reset_after) BELAY_TRY(conn.exec("reset all"));
+    if (reset_after) BELAY_TRY(conn.exec("reset all; " + settings(Script{}, opt, false)));
     step.duration_ms = ms_since(t0);
     return ok_status();
   }
@@ -300,7 +307,7 @@ Status run(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport& st
     conn.exec("rollback").ok();
     return pg::to_error(*res.error);
   }
-  conn.exec("reset all").ok();
+  BELAY_TRY(conn.exec("reset all; " + settings(Script{}, opt, false)));
   step.duration_ms = ms_since(t0);
   return ok_status();
 }

@@ -23,6 +23,10 @@ struct Job {
 // stopped it, with file:line:col of the failing statement.
 Status run(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport& step);
 
+// Session defaults for a run: lock_timeout, statement_timeout, and a client connection
+// check so a killed runner's backend ends (and lets go of its locks) within a second.
+Status configure_session(pg::Conn& conn, const RunOptions& opt);
+
 // "transaction" or "statement-by-statement (REASON)".
 std::string mode_of(const Script& s);
 

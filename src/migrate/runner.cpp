@@ -61,6 +61,7 @@ Result<std::vector<Applied>> begin_run(pg::Conn& conn, const RunOptions& opt, Lo
     BELAY_TRY(lock::acquire(conn, opt.lock_wait));
     guard.held = true;
     BELAY_TRY(history::ensure(conn, opt.flavor == "supabase"));
+    BELAY_TRY(apply::configure_session(conn, opt));
   }
   return read_history(conn);
 }
