@@ -34,13 +34,14 @@ std::string strip_zeros(const std::string& v) {
   return p == std::string::npos ? "0" : v.substr(p);
 }
 
-// "-- belay:key=value" directives anywhere in a script.
-void apply_directives(const std::string& src, Script& s, std::vector<Error>& errs) {
+// "-- belay:key=value" directives anywhere in a script; `base_line` as in make_script.
+void apply_directives(const std::string& src, int base_line, Script& s, std::vector<Error>& errs) {
   static const std::regex re(R"(--\s*belay:([a-z_\-]+)\s*(?:=\s*(\S+))?)");
   for (auto it = std::sregex_iterator(src.begin(), src.end(), re); it != std::sregex_iterator(); ++it) {
     auto key = (*it)[1].str();
     auto val = (*it)[2].str();
     auto [line, col] = sql::line_col(src, static_cast<int>(it->position()));
+    line += base_line - 1;
     auto bad = [&](std::string msg) { errs.push_back(Error::usage(std::move(msg)).with_file(s.file.string(), line, col)); };
     if (key == "lock_timeout" || key == "statement_timeout") {
       auto d = text::parse_duration(val);
@@ -85,7 +86,7 @@ std::optional<Script> make_script(const stdfs::path& file, const std::string& te
     }
   }
   s.checksum = sha256_hex(canon);
-  apply_directives(text, s, errs);
+  apply_directives(text, base_line, s, errs);
   return s;
 }
 

@@ -28,8 +28,24 @@ const std::regex& url_param_re() {
   return re;
 }
 const std::regex& kv_re() {
-  static const std::regex re(R"((^|\s)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*))", std::regex::icase);
+  // Unquoted values may hold backslash escapes ("a\ b" is "a b" to libpq).
+  static const std::regex re(R"((^|\s)(password\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s\\]|\\.)*))", std::regex::icase);
   return re;
+}
+
+// A non-empty password written in the DSN, found without libpq (which refuses the whole
+// DSN when, say, a URL has an unknown query parameter).
+bool written_password(const std::string& dsn) {
+  if (dsn.rfind("postgres://", 0) == 0 || dsn.rfind("postgresql://", 0) == 0) {
+    auto [pos, len] = url_userinfo_password(dsn);
+    if (pos != std::string::npos && len > 0) return true;
+    for (auto it = std::sregex_iterator(dsn.begin(), dsn.end(), url_param_re()); it != std::sregex_iterator(); ++it)
+      if ((*it)[2].length() > 0) return true;
+    return false;
+  }
+  for (auto it = std::sregex_iterator(dsn.begin(), dsn.end(), kv_re()); it != std::sregex_iterator(); ++it)
+    if ((*it)[3].length() > 0 && (*it)[3].str() != "''") return true;
+  return false;
 }
 
 }  // namespace
@@ -53,7 +69,9 @@ std::string password_of(std::string_view dsn) {
   return pw;
 }
 
-bool has_password(std::string_view dsn) { return !password_of(dsn).empty(); }
+bool has_password(std::string_view dsn) {
+  return !password_of(dsn).empty() || written_password(std::string(dsn));
+}
 
 std::string redact(std::string_view dsn) {
   std::string out(dsn);

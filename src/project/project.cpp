@@ -18,7 +18,7 @@ namespace {
 Result<milliseconds> duration_of(const toml::table& t, const char* key, milliseconds def, const std::string& file) {
   auto node = t.get(key);
   if (!node) return def;
-  if (auto i = node->value<int64_t>()) return milliseconds(*i);
+  if (auto i = node->value<int64_t>(); i && *i >= 0) return milliseconds(*i);
   if (auto s = node->value<std::string>()) {
     if (auto d = text::parse_duration(*s)) return *d;
   }
@@ -80,8 +80,9 @@ Result<Config> load(const stdfs::path& start) {
   if (cfg.flavor != "postgres" && cfg.flavor != "supabase")
     return Error::usage(fmt::format("project.flavor must be \"postgres\" or \"supabase\", not \"{}\"", cfg.flavor))
         .with_file(file);
-  toml::table m;
-  if (auto p = tbl["migrations"].as_table()) m = *p;
+  // A reference, not a copy: toml++ does not copy source positions, which errors need.
+  const toml::table no_migrations;
+  const toml::table& m = tbl["migrations"].as_table() ? *tbl["migrations"].as_table() : no_migrations;
   std::string mdir = m["dir"].value_or(std::string());
   if (!mdir.empty()) {
     cfg.migrations_dir = cfg.root / mdir;
@@ -142,7 +143,8 @@ Result<std::vector<std::string>> init(const stdfs::path& dir, bool supabase) {
         "statement_timeout = \"0\"   # 0 = no limit\n"
         "lock_wait = \"30s\"         # wait for another runner at most this long\n\n"
         "# [targets.staging]\n# dsn_env = \"STAGING_DATABASE_URL\"\n",
-        stdfs::absolute(dir).filename().string(), supabase ? "supabase" : "postgres",
+        // Canonical: "." or a trailing '/' would otherwise name the project "." or "".
+        stdfs::weakly_canonical(stdfs::absolute(dir)).filename().string(), supabase ? "supabase" : "postgres",
         supabase ? "supabase/migrations" : "migrations",
         supabase ? "rollback_dir = \"supabase/migrations.backup\"\n" : "");
     BELAY_TRY(fs::write_file_atomic(toml_path, body));
