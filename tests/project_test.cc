@@ -284,7 +284,7 @@ TEST(ProjectLoadErrors, TargetWithoutDsnEnvOrUrl) {
           "name = \"x\"\n"
           "\n"
           "[targets.prod]\n"
-          "comment = \"forgot the variable\"\n");
+          "description = \"forgot the variable\"\n");
   Error e = must_fail(p);
   EXPECT_TRUE(contains(e.message, "target 'prod'")) << e.message;
   EXPECT_TRUE(contains(e.message, "dsn_env")) << e.message;
@@ -471,3 +471,32 @@ TEST(ProjectInit, Supabase) {
   ASSERT_TRUE(again.ok()) << again.error().render();
   EXPECT_TRUE(again->empty());
 }
+
+namespace belay {
+namespace {
+
+Error load_error(const std::string& toml) {
+  test::TempProject p("proj-schema");
+  p.write("belay.toml", toml);
+  auto r = project::load(p.dir());
+  EXPECT_FALSE(r.ok()) << toml;
+  return r.ok() ? Error{} : r.error();
+}
+
+TEST(ProjectSchema, WrongTypesAndUnknownKeysAreErrorsWithALine) {
+  auto e1 = load_error("[migrations]\nlock_retries = \"3\"\n");
+  EXPECT_NE(e1.message.find("lock_retries must be an integer"), std::string::npos) << e1.message;
+  EXPECT_EQ(e1.line, 2);
+  auto e2 = load_error("[project]\nflavor = 3\n");
+  EXPECT_NE(e2.message.find("flavor must be a string"), std::string::npos) << e2.message;
+  auto e3 = load_error("[migrations]\nrequire_down = \"yes\"\n");
+  EXPECT_NE(e3.message.find("true or false"), std::string::npos) << e3.message;
+  auto e4 = load_error("[migrations]\nlock_timout = \"2s\"\n");
+  EXPECT_NE(e4.message.find("unknown key 'lock_timout'"), std::string::npos) << e4.message;
+  EXPECT_NE(e4.message.find("lock_timeout"), std::string::npos) << e4.message;  // lists the known keys
+  auto e5 = load_error("[migrations]\nlock_retries = -1\n");
+  EXPECT_NE(e5.message.find("between 0 and 1000"), std::string::npos) << e5.message;
+}
+
+}  // namespace
+}  // namespace belay

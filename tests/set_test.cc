@@ -605,3 +605,30 @@ TEST(CompareVersions, BeyondSixtyFourBits) {
   EXPECT_GT(compare_versions("20251019004500000000001", "20251019004500000000000"), 0);
   EXPECT_LT(compare_versions("20240101000000", "20251019004500"), 0);
 }
+
+namespace belay {
+namespace {
+
+TEST(SetExtra, SqlBeforeTheDbmateUpMarkerIsAnError) {
+  test::TempProject p("setpre");
+  p.write("migrations/1_a.sql", "-- a comment is fine\ncreate table lost (id int);\n-- migrate:up\ncreate table a (id int);\n");
+  auto cfg = project::load(p.dir());
+  ASSERT_TRUE(cfg.ok());
+  auto s = migrate::load_set(*cfg);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("before '-- migrate:up'"), std::string::npos);
+  EXPECT_EQ(s.error().line, 2);
+}
+
+TEST(SetExtra, DirectivesToleratesCaseSpacesAndSemicolon) {
+  test::TempProject p("setdir");
+  p.write("migrations/1_a.sql", "-- belay: Lock_Timeout=7s;\ncreate table a (id int);\n");
+  auto cfg = project::load(p.dir());
+  auto s = migrate::load_set(*cfg);
+  ASSERT_TRUE(s.ok()) << s.error().render();
+  ASSERT_TRUE(s->migrations[0].up.lock_timeout.has_value());
+  EXPECT_EQ(s->migrations[0].up.lock_timeout->count(), 7000);
+}
+
+}  // namespace
+}  // namespace belay

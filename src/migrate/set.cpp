@@ -36,9 +36,11 @@ std::string strip_zeros(const std::string& v) {
 
 // "-- belay:key=value" directives anywhere in a script; `base_line` as in make_script.
 void apply_directives(const std::string& src, int base_line, Script& s, std::vector<Error>& errs) {
-  static const std::regex re(R"(--\s*belay:([a-z_\-]+)\s*(?:=\s*(\S+))?)");
+  if (src.find("belay:") == std::string::npos) return;  // the common case, without a regex
+  static const std::regex re(R"(--\s*belay:\s*([A-Za-z_\-]+)\s*(?:=\s*([^\s;]+))?)");
   for (auto it = std::sregex_iterator(src.begin(), src.end(), re); it != std::sregex_iterator(); ++it) {
     auto key = (*it)[1].str();
+    for (auto& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     auto val = (*it)[2].str();
     auto [line, col] = sql::line_col(src, static_cast<int>(it->position()));
     line += base_line - 1;
@@ -95,6 +97,7 @@ struct Sections {
   std::string up, down;
   int up_line = 1, down_line = 1;
   bool up_no_tx = false, down_no_tx = false;
+  std::string preamble;  // text before the first marker (comments only, or it is an error)
 };
 
 // dbmate: "-- migrate:up [transaction:false]" ... "-- migrate:down [transaction:false]".
@@ -110,7 +113,7 @@ Sections split_sections(const std::string& src) {
     std::string l = src.substr(pos, eol - pos);
     if (!l.empty() && l.back() == '\r') l.pop_back();
     std::smatch m;
-    if (std::regex_match(l, m, marker))
+    if (l.rfind("--", 0) == 0 && std::regex_match(l, m, marker))
       marks.emplace_back(m[1], pos, std::min(eol + 1, src.size()), line + 1,
                          m[2].str().find("transaction:false") != std::string::npos);
     if (eol == src.size()) break;
@@ -119,6 +122,7 @@ Sections split_sections(const std::string& src) {
   }
   if (marks.empty()) { s.up = src; return s; }
   s.dbmate = true;
+  s.preamble = src.substr(0, std::get<1>(marks.front()));
   for (size_t i = 0; i < marks.size(); ++i) {
     auto& [kind, start, body, ln, no_tx] = marks[i];
     size_t end = i + 1 < marks.size() ? std::get<1>(marks[i + 1]) : src.size();
@@ -204,6 +208,16 @@ Result<MigrationSet> load_set(const project::Config& cfg) {
     Migration m;
     m.version = fn->version;
     m.name = fn->name;
+    if (sec.dbmate) {
+      auto pre = sql::split(sec.preamble, p.string());
+      if (!pre.ok() || !pre->empty()) {
+        int l = pre.ok() ? pre->front().line : 1;
+        errs.push_back(Error::usage("SQL before '-- migrate:up' would never run")
+                           .with_file(p.string(), l, 1)
+                           .with_next("move it below '-- migrate:up' (or '-- migrate:down')"));
+        continue;
+      }
+    }
     auto up = make_script(p, sec.up, sec.up_line, errs);
     if (!up) continue;
     if (up->statements.empty()) {

@@ -1,6 +1,7 @@
 #include "project/project.h"
 
 #include <cstdlib>
+#include <map>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -50,6 +51,63 @@ std::optional<Error> find_literal_password(const toml::table& t, const std::stri
   return found;
 }
 
+// Known keys of the sections belay reads, with their TOML types. A typo or a wrong type
+// is an error, not a silent default. Sections belay does not know are left alone.
+std::optional<Error> check_schema(const toml::table& tbl, const std::string& file) {
+  enum Kind { str, integer, boolean, duration };
+  static const std::map<std::string, std::map<std::string, Kind>> known = {
+      {"project", {{"name", str}, {"flavor", str}}},
+      {"migrations",
+       {{"dir", str}, {"layout", str}, {"rollback_dir", str}, {"lock_timeout", duration},
+        {"statement_timeout", duration}, {"lock_wait", duration}, {"lock_retries", integer},
+        {"require_down", boolean}}},
+      {"embedded", {{"pg_bin", str}}},
+      {"target", {{"dsn_env", str}, {"url", str}, {"description", str}}},
+  };
+  auto where = [&](const toml::node& n, std::string msg) {
+    auto src = n.source();
+    return Error::usage(std::move(msg))
+        .with_file(file, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column));
+  };
+  auto check = [&](const std::string& section, const std::string& label, const toml::table& t) -> std::optional<Error> {
+    const auto& keys = known.at(section);
+    for (auto& [k, v] : t) {
+      auto it = keys.find(std::string(k.str()));
+      if (it == keys.end()) {
+        std::string list;
+        for (auto& [name, _] : keys) list += (list.empty() ? "" : ", ") + name;
+        return where(v, fmt::format("unknown key '{}' in [{}] (known: {})", k.str(), label, list));
+      }
+      bool ok = it->second == str       ? v.is_string()
+                : it->second == integer ? v.is_integer()
+                : it->second == boolean ? v.is_boolean()
+                                        : (v.is_string() || v.is_integer());
+      if (!ok) {
+        const char* want = it->second == str ? "a string" : it->second == integer ? "an integer"
+                           : it->second == boolean ? "true or false" : "a duration like \"2s\"";
+        return where(v, fmt::format("[{}] {} must be {}", label, k.str(), want));
+      }
+      if (it->second == integer && (*v.value<int64_t>() < 0 || *v.value<int64_t>() > 1000))
+        return where(v, fmt::format("[{}] {} must be between 0 and 1000", label, k.str()));
+    }
+    return std::nullopt;
+  };
+  for (const char* sec : {"project", "migrations", "embedded"}) {
+    auto node = tbl.get(sec);
+    if (!node) continue;
+    if (!node->is_table()) return where(*node, fmt::format("{} must be a table ([{}])", sec, sec));
+    if (auto e = check(sec, sec, *node->as_table())) return e;
+  }
+  if (auto ts = tbl.get("targets")) {
+    if (!ts->is_table()) return where(*ts, "targets must be a table ([targets.NAME])");
+    for (auto& [name, t] : *ts->as_table()) {
+      if (!t.is_table()) return where(t, fmt::format("targets.{} must be a table", name.str()));
+      if (auto e = check("target", "targets." + std::string(name.str()), *t.as_table())) return e;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<Config> load(const stdfs::path& start) {
@@ -72,6 +130,7 @@ Result<Config> load(const stdfs::path& start) {
           .with_file(file, static_cast<int>(e.source().begin.line), static_cast<int>(e.source().begin.column));
     }
     if (auto e = find_literal_password(tbl, file)) return *e;
+    if (auto e = check_schema(tbl, file)) return *e;
   }
   if (auto p = tbl["project"].as_table()) {
     cfg.name = (*p)["name"].value_or(cfg.name);
