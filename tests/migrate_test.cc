@@ -329,3 +329,41 @@ TEST(Migrate, BaselineTo) {
 
 }  // namespace
 }  // namespace belay
+
+namespace belay {
+namespace {
+
+TEST(MigrateCommit, DeferredConstraintFailingAtCommitIsReportedAndNothingApplied) {
+  Fixture f;
+  f.proj.write("migrations/1_a.sql",
+               "create table parent (id int primary key);\n"
+               "create table child (id int, parent_id int references parent (id) deferrable initially deferred);\n"
+               "insert into child values (1, 42);\n");
+  auto r = f.up();
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->sqlstate, "23503");
+  EXPECT_NE(r.error->message.find("commit failed"), std::string::npos) << r.error->message;
+  EXPECT_NE(r.error->file.find("1_a.sql"), std::string::npos);
+  EXPECT_FALSE(f.table_exists("parent"));
+  EXPECT_EQ(f.db.scalar("select count(*) from belay.migrations"), "0");
+}
+
+TEST(MigrateCommit, LongMigrationsStayAtomicAcrossPipelineChunks) {
+  Fixture f;
+  std::string body = "create table big (id int primary key);\n";
+  for (int i = 1; i <= 600; ++i) body += "insert into big values (" + std::to_string(i) + ");\n";
+  body += "insert into big values (1);\n";  // duplicate key at statement 602
+  f.proj.write("migrations/1_big.sql", body);
+  auto r = f.up();
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->sqlstate, "23505");
+  EXPECT_EQ(r.error->line, 602);
+  EXPECT_FALSE(f.table_exists("big"));  // the first chunks were not committed on their own
+  f.proj.write("migrations/1_big.sql", body.substr(0, body.rfind("insert")));
+  auto ok = f.up();
+  ASSERT_FALSE(ok.error) << ok.error->render();
+  EXPECT_EQ(f.db.scalar("select count(*) from big"), "600");
+}
+
+}  // namespace
+}  // namespace belay

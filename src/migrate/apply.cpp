@@ -135,18 +135,23 @@ Status run_tx(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport&
   for (int attempt = 1;; ++attempt) {
     // Session-level defaults are already set (configure_session); only a file with its own
     // timeouts pays for a per-transaction set_config.
-    std::vector<std::string> batch{"begin"};
+    // A pipeline that fits one Sync is one implicit transaction (committed at the Sync,
+    // rolled back on any error); a longer one needs an explicit BEGIN ... COMMIT.
+    const size_t body = static_cast<size_t>(to - from) + extra.size() + 1;
+    const bool explicit_tx = body + 2 > pg::Conn::kPipelineChunk;
+    std::vector<std::string> batch;
+    if (explicit_tx) batch.push_back("begin");
     if (job.script->lock_timeout || job.script->statement_timeout) batch.push_back(settings_select(*job.script, opt));
     const int prefix = static_cast<int>(batch.size());
     for (int i = from; i < to; ++i) batch.push_back(stmts[static_cast<size_t>(i)].text);
     for (auto& x : extra) batch.push_back(x);
-    batch.push_back("commit");
+    if (explicit_tx) batch.push_back("commit");
     auto t0 = Clock::now();
     step.attempts = attempt;
     auto res = conn.pipeline(batch);
     if (res.ok()) return ok_status();
     double ms = ms_since(t0);
-    if (conn.ok()) conn.exec("rollback").ok();
+    if (explicit_tx && conn.ok()) conn.exec("rollback").ok();
     int idx = res.failed_index - prefix;
     const sql::Statement* st = nullptr;
     Error e;
@@ -155,8 +160,10 @@ Status run_tx(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport&
       e = statement_error(job, from + idx, *res.error);
     } else {
       e = pg::to_error(*res.error);
+      e.file = job.script->file.string();
       e.object = fmt::format("migration {}_{}", job.migration->version, job.migration->name);
-      e.message = "recording history failed: " + e.message;
+      bool at_commit = res.failed_index >= static_cast<int>(batch.size()) - (explicit_tx ? 1 : 0);
+      e.message = (at_commit ? "commit failed (a deferred constraint?): " : "recording history failed: ") + e.message;
     }
     if (should_retry(conn, job, opt, step, e, st, attempt, ms)) continue;
     if (!lock_error(e.sqlstate)) log_attempt(conn, job, attempt, "failed", e, ms);

@@ -7,7 +7,6 @@
 namespace belay::pg {
 namespace {
 
-constexpr size_t kPipelineChunk = 256;  // statements per sync; keeps socket buffers from filling
 
 std::string field(const PGresult* r, int code) {
   const char* v = PQresultErrorField(r, code);
@@ -195,13 +194,17 @@ BatchResult Conn::pipeline(const std::vector<std::string>& statements) {
       PQclear(r);
       while (PGresult* extra = PQgetResult(c)) PQclear(extra);  // NULL ends each query
     }
-    // Consume the sync marker.
+    // Consume the sync marker. An error here is the implicit commit failing.
     for (int guard = 0; guard < 16; ++guard) {
       PGresult* r = PQgetResult(c);
       if (!r) { if (PQstatus(c) != CONNECTION_OK) break; continue; }
-      bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+      auto st = PQresultStatus(r);
+      if (st != PGRES_PIPELINE_SYNC && !is_success(st) && !out.error) {
+        out.error = server_error(r, c);
+        out.failed_index = static_cast<int>(statements.size());
+      }
       PQclear(r);
-      if (sync) break;
+      if (st == PGRES_PIPELINE_SYNC) break;
     }
     next = end;
   }

@@ -65,8 +65,12 @@ class Conn {
   std::optional<ServerError> exec_detailed(std::string_view sql);
 
   // Sends every statement (extended protocol, pipeline mode) and reads the results:
-  // one round trip per chunk. Stops at the first failure; later statements do not run.
+  // one round trip per chunk of kPipelineChunk. Stops at the first failure; later
+  // statements do not run. Without an explicit BEGIN, each chunk is one implicit
+  // transaction, committed at its Sync; a failure at that commit (e.g. a deferred
+  // constraint) is reported with failed_index == statements.size().
   // Statements must be able to run inside a transaction block.
+  static constexpr size_t kPipelineChunk = 256;
   BatchResult pipeline(const std::vector<std::string>& statements);
 
   int backend_pid() const;
