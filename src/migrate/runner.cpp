@@ -66,6 +66,44 @@ Result<std::vector<Applied>> begin_run(pg::Conn& conn, const RunOptions& opt, Lo
   return read_history(conn);
 }
 
+// One script of one migration, and where a partial earlier run stopped.
+struct Step {
+  const Migration* m;
+  const Script* script;
+  bool resuming;
+  int progress;
+};
+
+// Plans (dry run) or runs the steps in order, stopping at the first failure.
+void run_steps(pg::Conn& conn, const std::vector<Step>& steps, bool up, const RunOptions& opt, RunReport& rep) {
+  int n = static_cast<int>(steps.size());
+  auto who = os_identity();
+  for (int i = 0; i < n; ++i) {
+    const Step& s = steps[static_cast<size_t>(i)];
+    const Migration& m = *s.m;
+    StepReport step = plan_step(m, *s.script, up, opt);
+    if (opt.dry_run) {
+      step.statements = statement_lines(*s.script);
+      if (s.resuming) step.resumed_from = s.progress;
+      emit(opt, Event::plan, m, step.mode, i + 1, n);
+      rep.steps.push_back(std::move(step));
+      continue;
+    }
+    emit(opt, Event::begin, m, step.mode, i + 1, n);
+    apply::Job job{&m, s.script, up, s.progress, s.resuming, who, fmt::format("{} pid {}", who, ::getpid())};
+    auto st = apply::run(conn, job, opt, step);
+    if (!st.ok()) {
+      step.outcome = "failed";
+      rep.steps.push_back(std::move(step));
+      rep.error = std::move(st).error();
+      return;
+    }
+    step.outcome = up ? "applied" : "reverted";
+    emit(opt, Event::done, m, fmt::format("{:.1f} ms", step.duration_ms), i + 1, n);
+    rep.steps.push_back(std::move(step));
+  }
+}
+
 }  // namespace
 
 RunReport migrate(pg::Conn& conn, const MigrationSet& set, const RunOptions& opt) {
@@ -120,33 +158,9 @@ RunReport migrate(pg::Conn& conn, const MigrationSet& set, const RunOptions& opt
                     .with_next("renumber it after the newest applied migration, or pass --allow-out-of-order");
     return rep;
   }
-  int n = static_cast<int>(todo.size());
-  auto who = os_identity();
-  for (int i = 0; i < n; ++i) {
-    const Migration& m = *todo[static_cast<size_t>(i)].m;
-    const Applied* partial = todo[static_cast<size_t>(i)].partial;
-    StepReport step = plan_step(m, m.up, true, opt);
-    if (opt.dry_run) {
-      step.statements = statement_lines(m.up);
-      if (partial) step.resumed_from = partial->progress;
-      emit(opt, Event::plan, m, step.mode, i + 1, n);
-      rep.steps.push_back(std::move(step));
-      continue;
-    }
-    emit(opt, Event::begin, m, step.mode, i + 1, n);
-    apply::Job job{&m, &m.up, true, partial ? partial->progress : 0, partial != nullptr, who,
-                   fmt::format("{} pid {}", who, ::getpid())};
-    auto st = apply::run(conn, job, opt, step);
-    if (!st.ok()) {
-      step.outcome = "failed";
-      rep.steps.push_back(std::move(step));
-      rep.error = std::move(st).error();
-      return rep;
-    }
-    step.outcome = "applied";
-    emit(opt, Event::done, m, fmt::format("{:.1f} ms", step.duration_ms), i + 1, n);
-    rep.steps.push_back(std::move(step));
-  }
+  std::vector<Step> steps;
+  for (auto& t : todo) steps.push_back({t.m, &t.m->up, t.partial != nullptr, t.partial ? t.partial->progress : 0});
+  run_steps(conn, steps, true, opt, rep);
   return rep;
 }
 
@@ -199,34 +213,13 @@ RunReport rollback(pg::Conn& conn, const MigrationSet& set, const RunOptions& op
       return rep;
     }
   }
-  int n = static_cast<int>(targets.size());
-  auto who = os_identity();
-  for (int i = 0; i < n; ++i) {
-    const Applied* a = targets[static_cast<size_t>(i)];
-    const Migration& m = *set.find(a->version);
-    StepReport step = plan_step(m, *m.down, false, opt);
+  std::vector<Step> steps;
+  for (auto* a : targets) {
+    const Migration* m = set.find(a->version);
     bool resuming = a->state == "partial_down";
-    if (opt.dry_run) {
-      step.statements = statement_lines(*m.down);
-      if (resuming) step.resumed_from = a->progress;
-      emit(opt, Event::plan, m, step.mode, i + 1, n);
-      rep.steps.push_back(std::move(step));
-      continue;
-    }
-    emit(opt, Event::begin, m, step.mode, i + 1, n);
-    apply::Job job{&m, &*m.down, false, resuming ? a->progress : 0, resuming, who,
-                   fmt::format("{} pid {}", who, ::getpid())};
-    auto st = apply::run(conn, job, opt, step);
-    if (!st.ok()) {
-      step.outcome = "failed";
-      rep.steps.push_back(std::move(step));
-      rep.error = std::move(st).error();
-      return rep;
-    }
-    step.outcome = "reverted";
-    emit(opt, Event::done, m, fmt::format("{:.1f} ms", step.duration_ms), i + 1, n);
-    rep.steps.push_back(std::move(step));
+    steps.push_back({m, &*m->down, resuming, resuming ? a->progress : 0});
   }
+  run_steps(conn, steps, false, opt, rep);
   return rep;
 }
 
