@@ -72,14 +72,14 @@ bool changes_session(const Script& s) {
   return false;
 }
 
-Error statement_error(const Job& job, int idx, const pg::ServerError& se) {
+Error statement_error(const Job& job, int idx, const pg::ServerError& se, int error_byte) {
   const auto& st = job.script->statements[static_cast<size_t>(idx)];
   Error e = pg::to_error(se);
   e.file = job.script->file.string();
   e.line = st.line;
   e.column = st.column;
-  if (se.position > 0) {
-    auto [l, c] = sql::line_col(st.text, char_to_byte(st.text, se.position - 1));
+  if (error_byte >= 0) {
+    auto [l, c] = sql::line_col(st.text, error_byte);
     e.line = st.line + l - 1;
     e.column = l == 1 ? st.column + c - 1 : c;
   }
@@ -135,34 +135,34 @@ Status run_tx(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport&
   for (int attempt = 1;; ++attempt) {
     // Session-level defaults are already set (configure_session); only a file with its own
     // timeouts pays for a per-transaction set_config.
-    // A pipeline that fits one Sync is one implicit transaction (committed at the Sync,
-    // rolled back on any error); a longer one needs an explicit BEGIN ... COMMIT.
-    const size_t body = static_cast<size_t>(to - from) + extra.size() + 1;
-    const bool explicit_tx = body + 2 > pg::Conn::kPipelineChunk;
+    // One Query message is one implicit transaction: committed when it ends, rolled back
+    // on any error (including one raised at commit by a deferred constraint).
     std::vector<std::string> batch;
-    if (explicit_tx) batch.push_back("begin");
     if (job.script->lock_timeout || job.script->statement_timeout) batch.push_back(settings_select(*job.script, opt));
     const int prefix = static_cast<int>(batch.size());
     for (int i = from; i < to; ++i) batch.push_back(stmts[static_cast<size_t>(i)].text);
     for (auto& x : extra) batch.push_back(x);
-    if (explicit_tx) batch.push_back("commit");
     auto t0 = Clock::now();
     step.attempts = attempt;
-    auto res = conn.pipeline(batch);
+    auto res = conn.exec_batch(batch);
     if (res.ok()) return ok_status();
     double ms = ms_since(t0);
-    if (explicit_tx && conn.ok()) conn.exec("rollback").ok();
     int idx = res.failed_index - prefix;
     const sql::Statement* st = nullptr;
     Error e;
     if (idx >= 0 && idx < to - from) {
       st = &stmts[static_cast<size_t>(from + idx)];
-      e = statement_error(job, from + idx, *res.error);
+      e = statement_error(job, from + idx, *res.error, res.error_byte);
     } else {
       e = pg::to_error(*res.error);
       e.file = job.script->file.string();
       e.object = fmt::format("migration {}_{}", job.migration->version, job.migration->name);
-      bool at_commit = res.failed_index >= static_cast<int>(batch.size()) - (explicit_tx ? 1 : 0);
+      // The server commits before it acknowledges the last statement, so a deferred
+      // constraint failing at commit is reported against our history statement; an error
+      // in that statement itself names a belay (or supabase_migrations) table.
+      const auto& sch = res.error->schema;
+      bool at_commit = res.failed_index >= static_cast<int>(batch.size()) ||
+                       (sch != "belay" && sch != "supabase_migrations");
       e.message = (at_commit ? "commit failed (a deferred constraint?): " : "recording history failed: ") + e.message;
     }
     if (should_retry(conn, job, opt, step, e, st, attempt, ms)) continue;
@@ -226,7 +226,8 @@ Status run_alone(pg::Conn& conn, const Job& job, const RunOptions& opt, StepRepo
     auto err = conn.exec_detailed(st.text);
     if (!err) break;
     double ms = ms_since(t0);
-    Error e = statement_error(job, idx, *err);
+    Error e = statement_error(job, idx, *err,
+                              err->position > 0 ? char_to_byte(st.text, err->position - 1) : -1);
     if (should_retry(conn, job, opt, step, e, &st, attempt, ms)) continue;
     if (!lock_error(e.sqlstate)) log_attempt(conn, job, attempt, "failed", e, ms);
     if (e.next.empty())

@@ -2,6 +2,8 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace belay::pg {
@@ -46,6 +48,18 @@ ServerError server_error(const PGresult* r, PGconn* c) {
 bool is_success(ExecStatusType s) {
   return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY ||
          s == PGRES_SINGLE_TUPLE;
+}
+
+// Server positions count characters; our strings are UTF-8.
+size_t char_to_byte(const std::string& s, int chars) {
+  int seen = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
+      if (seen == chars) return i;
+      ++seen;
+    }
+  }
+  return s.size();
 }
 
 void notice_receiver(void* arg, const PGresult* r) {
@@ -187,7 +201,12 @@ BatchResult Conn::pipeline(const std::vector<std::string>& statements) {
       if (st == PGRES_PIPELINE_ABORTED) {
         // skipped because an earlier statement failed
       } else if (!is_success(st)) {
-        if (!out.error) { out.error = server_error(r, c); out.failed_index = static_cast<int>(i); }
+        if (!out.error) {
+          out.error = server_error(r, c);
+          out.failed_index = static_cast<int>(i);
+          if (out.error->position > 0)
+            out.error_byte = static_cast<int>(char_to_byte(statements[i], out.error->position - 1));
+        }
       } else if (!out.error) {
         ++out.completed;
       }
@@ -209,6 +228,50 @@ BatchResult Conn::pipeline(const std::vector<std::string>& statements) {
     next = end;
   }
   PQexitPipelineMode(c);
+  return out;
+}
+
+BatchResult Conn::exec_batch(const std::vector<std::string>& statements) {
+  BatchResult out;
+  PGconn* c = impl_->c;
+  std::string q;
+  std::vector<size_t> starts;
+  for (auto& st : statements) {
+    starts.push_back(q.size());
+    q += st;
+    q += ";\n";
+  }
+  if (!PQsendQuery(c, q.c_str())) {
+    out.error = server_error(nullptr, c);
+    out.failed_index = 0;
+    return out;
+  }
+  while (PGresult* r = PQgetResult(c)) {
+    auto st = PQresultStatus(r);
+    if (is_success(st)) {
+      if (!out.error) ++out.completed;
+    } else if (!out.error) {
+      out.error = server_error(r, c);
+      out.failed_index = out.completed;  // == statements.size() when the commit fails
+    }
+    PQclear(r);
+  }
+  if (!out.error && PQstatus(c) != CONNECTION_OK) {
+    out.error = server_error(nullptr, c);
+    out.failed_index = out.completed;
+  }
+  if (out.error && out.error->position > 0) {
+    // A syntax error stops the whole string before anything runs: its position says where.
+    size_t byte = char_to_byte(q, out.error->position - 1);
+    auto it = std::upper_bound(starts.begin(), starts.end(), byte);
+    if (it != starts.begin()) {
+      size_t k = static_cast<size_t>(it - starts.begin()) - 1;
+      if (byte < starts[k] + statements[k].size()) {
+        out.failed_index = static_cast<int>(k);
+        out.error_byte = static_cast<int>(byte - starts[k]);
+      }
+    }
+  }
   return out;
 }
 

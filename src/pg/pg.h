@@ -42,6 +42,7 @@ struct BatchResult {
   int completed = 0;                 // statements that succeeded, in order
   int failed_index = -1;             // index of the failing statement, -1 if none
   std::optional<ServerError> error;  // the failure, if any
+  int error_byte = -1;               // byte offset of the error inside the failing statement, -1 if unknown
   bool ok() const { return !error; }
 };
 
@@ -72,6 +73,14 @@ class Conn {
   // Statements must be able to run inside a transaction block.
   static constexpr size_t kPipelineChunk = 256;
   BatchResult pipeline(const std::vector<std::string>& statements);
+
+  // Sends every statement in one simple-protocol Query message: one round trip, one
+  // implicit transaction (all or nothing, unless a statement is BEGIN/COMMIT). The
+  // failing statement is identified from the results received before the error (or
+  // from the error position for a syntax error). The server commits before it
+  // acknowledges the last statement, so an error at commit is reported against the
+  // last statement. Cheapest way to run a migration.
+  BatchResult exec_batch(const std::vector<std::string>& statements);
 
   int backend_pid() const;
   int server_version() const;   // e.g. 150018
