@@ -26,27 +26,37 @@ now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-declare -a floor_up floor_down migrate rollback loop
-for ((r = 1; r <= rounds; r++)); do
-  fresh bench_floor; url="${admin%%\?*}"; url="${url%/*}/bench_floor?${admin#*\?}"
+# The floor and belay run back to back in every round, in alternating order, and each
+# round gives its own ratio: on a shared machine the load drifts between rounds, so the
+# median of per-round ratios is steadier than a ratio of medians.
+declare -a floor_up floor_down migrate rollback loop r_up r_down
+run_floor() {
+  fresh bench_floor; local url="${admin%%\?*}"; url="${url%/*}/bench_floor?${admin#*\?}"
+  local t0 t1 t2
   t0=$(now); psql -X -q -v ON_ERROR_STOP=1 -f "$work/all_up.sql" "$url" >/dev/null; t1=$(now)
   psql -X -q -v ON_ERROR_STOP=1 -f "$work/all_down.sql" "$url" >/dev/null; t2=$(now)
-  floor_up+=("$(secs "$t0" "$t1")"); floor_down+=("$(secs "$t1" "$t2")")
-
-  fresh bench_belay; burl="${admin%%\?*}"; burl="${burl%/*}/bench_belay?${admin#*\?}"
+  fu_r=$(secs "$t0" "$t1"); fd_r=$(secs "$t1" "$t2")
+}
+run_belay() {
+  fresh bench_belay; local burl="${admin%%\?*}"; burl="${burl%/*}/bench_belay?${admin#*\?}"
+  local t0 t1 t2 left
   t0=$(now); "$belay" -C "$work/proj" --target "$burl" migrate >/dev/null; t1=$(now)
   "$belay" -C "$work/proj" --target "$burl" rollback --to 0 >/dev/null; t2=$(now)
-  migrate+=("$(secs "$t0" "$t1")"); rollback+=("$(secs "$t1" "$t2")")
+  bu_r=$(secs "$t0" "$t1"); bd_r=$(secs "$t1" "$t2")
   left=$(psql -X -qAt "$burl" -c "select count(*) from belay.migrations")
   [ "$left" = "0" ] || { echo "rollback left $left migrations applied" >&2; exit 1; }
-
+}
+for ((r = 1; r <= rounds; r++)); do
+  if ((r % 2)); then run_floor; run_belay; else run_belay; run_floor; fi
+  floor_up+=("$fu_r"); floor_down+=("$fd_r"); migrate+=("$bu_r"); rollback+=("$bd_r")
+  r_up+=("$(echo "$bu_r / $fu_r" | bc -l)"); r_down+=("$(echo "$bd_r / $fd_r" | bc -l)")
   if [ "$r" -eq 1 ]; then  # the per-file loop is slow: one round is enough for scale
     fresh bench_loop; lurl="${admin%%\?*}"; lurl="${lurl%/*}/bench_loop?${admin#*\?}"
     t0=$(now)
     for f in $(ls "$work/proj/migrations"/*.sql | grep -v '\.down\.sql$' | sort); do
       psql -X -q -v ON_ERROR_STOP=1 -f "$f" "$lurl" >/dev/null
     done
-    t1=$(now); loop+=("$(secs "$t0" "$t1")")
+    t1=$(now); loop+=("$(secs "$t0" "$t1")"); loop_ratio=$(echo "${loop[0]} / $fu_r" | bc -l)
   fi
 done
 
@@ -55,7 +65,8 @@ mu=$(median "${migrate[@]}"); rd=$(median "${rollback[@]}"); lp=$(median "${loop
 printf '%d migrations, %d rounds (median), PostgreSQL %s, %s, %d cores\n' "$n" "$rounds" \
   "$(psql -X -qAt "$admin" -c 'show server_version')" "$(uname -m)" "$(nproc)"
 printf '%-34s %8.3f s\n' "floor: psql -f (all ups, 1 session)" "$fu"
-printf '%-34s %8.3f s   %5.2fx floor\n' "belay migrate" "$mu" "$(echo "$mu / $fu" | bc -l)"
+printf '%-34s %8.3f s   %5.2fx floor (median of per-round ratios; range %s-%s)\n' "belay migrate" "$mu" \
+  "$(median "${r_up[@]}")" "$(printf '%s\n' "${r_up[@]}" | sort -n | head -1 | cut -c1-4)" "$(printf '%s\n' "${r_up[@]}" | sort -n | tail -1 | cut -c1-4)"
 printf '%-34s %8.3f s\n' "floor: psql -f (all downs)" "$fd"
-printf '%-34s %8.3f s   %5.2fx floor\n' "belay rollback" "$rd" "$(echo "$rd / $fd" | bc -l)"
-printf '%-34s %8.3f s   %5.2fx floor\n' "psql per file (seed 002 loop)" "$lp" "$(echo "$lp / $fu" | bc -l)"
+printf '%-34s %8.3f s   %5.2fx floor (median of per-round ratios)\n' "belay rollback" "$rd" "$(median "${r_down[@]}")"
+printf '%-34s %8.3f s   %5.2fx floor (round 1)\n' "psql per file (seed 002 loop)" "$lp" "$loop_ratio"

@@ -109,7 +109,7 @@ TEST(Lock, DdlGivesUpWithinLockTimeoutAndNamesTheBlocker) {
   EXPECT_EQ(rep.steps[0].lock_timeout_ms, 300);  // the per-file directive
   EXPECT_EQ(rep.steps[0].log.size(), 3u);        // every attempt logged
   EXPECT_GE(took, 900);
-  EXPECT_EQ(db.scalar("select string_agg(outcome, ',' order by id) from belay.migration_log where version = '2'"),
+  EXPECT_EQ(db.scalar("select string_agg(outcome, ',' order by at) from belay.migration_log where version = '2'"),
             "retry,retry,failed");
   // Other traffic was never stuck behind the queued ALTER for much longer than lock_timeout.
   EXPECT_GT(traffic.queries.load(), 10);

@@ -10,6 +10,11 @@ namespace history {
 using pg::quote_literal;
 
 Status ensure(pg::Conn& conn, bool supabase) {
+  // Usually everything exists already: one cheap query instead of a round of DDL.
+  // (With Supabase the DDL always runs: older CLIs made schema_migrations without columns.)
+  BELAY_ASSIGN(auto have, conn.query(
+      "select to_regclass('belay.migrations') is not null and to_regclass('belay.migration_log') is not null"));
+  if (!supabase && have.get(0, 0) == "t") return ok_status();
   // One round trip; IF NOT EXISTS everywhere so concurrent first runs are harmless
   // (they are serialised by the advisory lock anyway).
   std::string ddl = R"(
@@ -27,8 +32,8 @@ create table if not exists belay.migrations (
   total        integer not null default 0
 );
 comment on table belay.migrations is 'belay migration history: one row per applied (or partly applied) migration';
+-- Append-only and unindexed on purpose: one row per attempt must cost next to nothing.
 create table if not exists belay.migration_log (
-  id           bigserial primary key,
   at           timestamptz not null default clock_timestamp(),
   version      text not null,
   direction    text not null,

@@ -1,6 +1,10 @@
 // Loading a migration set from disk: plain up/down pairs, dbmate-style single files and
 // the Supabase CLI layout (with rollback companions kept in a separate folder).
 #include <algorithm>
+#include <atomic>
+#include <functional>
+#include <thread>
+#include <tuple>
 #include <map>
 #include <regex>
 
@@ -157,6 +161,76 @@ std::vector<stdfs::path> sql_files(const stdfs::path& dir) {
   return out;
 }
 
+// Runs fn(0..n-1) on up to one thread per core; each index is handled exactly once.
+void parallel_for(size_t n, const std::function<void(size_t)>& fn) {
+  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 8);
+  if (n < 16 || threads == 1) {
+    for (size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
+// One up file (plain or dbmate-style with its down section); errors go to `errs`.
+std::optional<Migration> load_up(const stdfs::path& p, const FileName& fn, std::vector<Error>& errs) {
+  auto src = read_checked(p);
+  if (!src.ok()) { errs.push_back(std::move(src).error()); return std::nullopt; }
+  auto sec = split_sections(*src);
+  Migration m;
+  m.version = fn.version;
+  m.name = fn.name;
+  if (sec.dbmate) {
+    auto pre = sql::split(sec.preamble, p.string());
+    if (!pre.ok() || !pre->empty()) {
+      int l = pre.ok() ? pre->front().line : 1;
+      errs.push_back(Error::usage("SQL before '-- migrate:up' would never run")
+                         .with_file(p.string(), l, 1)
+                         .with_next("move it below '-- migrate:up' (or '-- migrate:down')"));
+      return std::nullopt;
+    }
+  }
+  auto up = make_script(p, sec.up, sec.up_line, errs);
+  if (!up) return std::nullopt;
+  if (up->statements.empty()) {
+    errs.push_back(Error::usage(sec.dbmate ? "empty '-- migrate:up' section" : "empty migration (no SQL statements)")
+                       .with_file(p.string())
+                       .with_next("write the migration or delete the file"));
+    return std::nullopt;
+  }
+  if (sec.up_no_tx && up->transactional) { up->transactional = false; up->non_tx_reason = "transaction:false"; }
+  m.up = std::move(*up);
+  if (sec.dbmate) {
+    auto down = make_script(p, sec.down, sec.down_line, errs);
+    if (down && !down->statements.empty()) {
+      if (sec.down_no_tx && down->transactional) { down->transactional = false; down->non_tx_reason = "transaction:false"; }
+      m.down = std::move(*down);
+    }
+  }
+  return m;
+}
+
+// A separate rollback file.
+std::optional<Script> load_down(const stdfs::path& p, std::vector<Error>& errs) {
+  auto src = read_checked(p);
+  if (!src.ok()) { errs.push_back(std::move(src).error()); return std::nullopt; }
+  auto down = make_script(p, *src, 1, errs);
+  if (!down) return std::nullopt;
+  if (down->statements.empty()) {
+    errs.push_back(Error::usage("empty rollback (no SQL statements)")
+                       .with_file(p.string())
+                       .with_next("write the rollback or delete the file"));
+    return std::nullopt;
+  }
+  return down;
+}
+
 }  // namespace
 
 int compare_versions(const std::string& a, const std::string& b) {
@@ -184,6 +258,8 @@ Result<MigrationSet> load_set(const project::Config& cfg) {
   struct Down { stdfs::path file; std::string version; };
   std::vector<Down> downs;
 
+  struct UpJob { stdfs::path file; FileName name; std::string key; };
+  std::vector<UpJob> up_jobs;
   for (auto& p : sql_files(cfg.migrations_dir)) {
     auto fname = p.filename().string();
     auto fn = parse_name(fname);
@@ -202,40 +278,17 @@ Result<MigrationSet> load_set(const project::Config& cfg) {
       continue;
     }
     up_files[key] = p.string();
-    auto src = read_checked(p);
-    if (!src.ok()) { errs.push_back(std::move(src).error()); continue; }
-    auto sec = split_sections(*src);
-    Migration m;
-    m.version = fn->version;
-    m.name = fn->name;
-    if (sec.dbmate) {
-      auto pre = sql::split(sec.preamble, p.string());
-      if (!pre.ok() || !pre->empty()) {
-        int l = pre.ok() ? pre->front().line : 1;
-        errs.push_back(Error::usage("SQL before '-- migrate:up' would never run")
-                           .with_file(p.string(), l, 1)
-                           .with_next("move it below '-- migrate:up' (or '-- migrate:down')"));
-        continue;
-      }
-    }
-    auto up = make_script(p, sec.up, sec.up_line, errs);
-    if (!up) continue;
-    if (up->statements.empty()) {
-      errs.push_back(Error::usage(sec.dbmate ? "empty '-- migrate:up' section" : "empty migration (no SQL statements)")
-                         .with_file(p.string())
-                         .with_next("write the migration or delete the file"));
-      continue;
-    }
-    if (sec.up_no_tx && up->transactional) { up->transactional = false; up->non_tx_reason = "transaction:false"; }
-    m.up = std::move(*up);
-    if (sec.dbmate) {
-      auto down = make_script(p, sec.down, sec.down_line, errs);
-      if (down && !down->statements.empty()) {
-        if (sec.down_no_tx && down->transactional) { down->transactional = false; down->non_tx_reason = "transaction:false"; }
-        m.down = std::move(*down);
-      }
-    }
-    ups[key] = std::move(m);
+    up_jobs.push_back({p, *fn, key});
+  }
+  // Reading, scanning and parsing is most of the work: spread it over the cores.
+  std::vector<std::optional<Migration>> loaded(up_jobs.size());
+  std::vector<std::vector<Error>> up_errs(up_jobs.size());
+  parallel_for(up_jobs.size(), [&](size_t i) {
+    loaded[i] = load_up(up_jobs[i].file, up_jobs[i].name, up_errs[i]);
+  });
+  for (size_t i = 0; i < up_jobs.size(); ++i) {
+    for (auto& e : up_errs[i]) errs.push_back(std::move(e));
+    if (loaded[i]) ups[up_jobs[i].key] = std::move(*loaded[i]);
   }
 
   // Rollback companions kept apart (seed 002: supabase/migrations.backup/*rollback*.sql):
@@ -255,6 +308,7 @@ Result<MigrationSet> load_set(const project::Config& cfg) {
     }
   }
   std::map<std::string, std::string> down_files;
+  std::vector<std::pair<const Down*, Migration*>> down_jobs;
   for (auto& d : downs) {
     auto key = strip_zeros(d.version);
     auto it = ups.find(key);
@@ -271,20 +325,23 @@ Result<MigrationSet> load_set(const project::Config& cfg) {
       continue;
     }
     down_files[key] = d.file.string();
-    auto src = read_checked(d.file);
-    if (!src.ok()) { errs.push_back(std::move(src).error()); continue; }
-    auto down = make_script(d.file, *src, 1, errs);
-    if (!down) continue;
-    if (down->statements.empty()) {
-      errs.push_back(Error::usage("empty rollback (no SQL statements)")
-                         .with_file(d.file.string())
-                         .with_next("write the rollback or delete the file"));
-      continue;
-    }
-    it->second.down = std::move(*down);
+    down_jobs.emplace_back(&d, &it->second);
+  }
+  std::vector<std::optional<Script>> down_scripts(down_jobs.size());
+  std::vector<std::vector<Error>> down_errs(down_jobs.size());
+  parallel_for(down_jobs.size(), [&](size_t i) {
+    down_scripts[i] = load_down(down_jobs[i].first->file, down_errs[i]);
+  });
+  for (size_t i = 0; i < down_jobs.size(); ++i) {
+    for (auto& e : down_errs[i]) errs.push_back(std::move(e));
+    if (down_scripts[i]) down_jobs[i].second->down = std::move(*down_scripts[i]);
   }
 
   if (!errs.empty()) {
+    // Reported in file order, whichever phase found them.
+    std::stable_sort(errs.begin(), errs.end(), [](const Error& a, const Error& b) {
+      return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
+    });
     Error first = errs.front();
     if (errs.size() > 1) {
       first.message = fmt::format("{} (and {} more problem{})", first.message, errs.size() - 1,
