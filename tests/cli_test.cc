@@ -1,4 +1,7 @@
 // The command line: exit codes, --json shapes, plain output when piped, bad input.
+#include <fstream>
+#include <sstream>
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -119,6 +122,101 @@ TEST(Cli, ExampleProjectMigratesAndRollsBack) {
   auto back = test::run_belay({"rollback", "--steps", "4", "--target", db.url()}, example);
   EXPECT_EQ(back.exit_code, 0) << back.err;
   EXPECT_EQ(db.scalar("select count(*) from pg_tables where schemaname = 'public'"), "0");
+}
+
+}  // namespace
+}  // namespace belay
+
+namespace belay {
+namespace {
+
+TEST(CliLive, StatusLiveNamesChangesMadeOutsideMigrations) {
+  TestDb db;
+  TempProject p("clilive");
+  p.write("migrations/1_a.sql", "create table a (id int primary key, owner int);\n");
+  ASSERT_EQ(test::run_belay({"migrate", "--target", db.url()}, p.dir()).exit_code, 0);
+  EXPECT_EQ(db.scalar("select length(fingerprint) from belay.migrations where version = '1'"), "64");
+  auto clean = test::run_belay({"status", "--live", "--json", "--target", db.url()}, p.dir());
+  EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+  EXPECT_EQ(parse(clean.out)["live"]["drifted"], false);
+  db.scalar("create index a_owner_idx on a (owner)");  // a hotfix applied by hand
+  auto drift = test::run_belay({"status", "--live", "--json", "--target", db.url()}, p.dir());
+  EXPECT_EQ(drift.exit_code, 3);
+  auto j = parse(drift.out);
+  EXPECT_EQ(j["live"]["drifted"], true);
+  bool named = false;
+  for (auto& c : j["live"]["changes"]) named |= c.get<std::string>().find("a_owner_idx") != std::string::npos;
+  EXPECT_TRUE(named) << drift.out;
+}
+
+TEST(CliEvidence, MigrateWritesAVerifiableRunAndTamperingIsDetected) {
+  TestDb db;
+  TempProject p("clievid");
+  p.write("migrations/1_a.sql", "create table a (id int);\n");
+  p.write("migrations/1_a.down.sql", "drop table a;\n");
+  auto r = test::run_belay({"migrate", "--json", "--target", db.url()}, p.dir());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto dir = parse(r.out)["evidence"].get<std::string>();
+  ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / "manifest.json")) << dir;
+  for (auto f : {"events.jsonl", "report.md", "connectivity.json", "status_before.json", "status_after.json"})
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / f)) << f;
+  auto ok = test::run_belay({"evidence", "verify", dir}, p.dir());
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("OK"), std::string::npos);
+  auto show = test::run_belay({"evidence", "show", "--json"}, p.dir());  // newest run by default
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_GE(parse(show.out)["events"].size(), 5u);
+  // One byte of the hand-off report changed.
+  auto report = std::filesystem::path(dir) / "report.md";
+  std::string body;
+  {
+    std::ifstream in(report);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    body = ss.str();
+  }
+  body[body.size() / 2] = body[body.size() / 2] == 'x' ? 'y' : 'x';
+  std::ofstream(report, std::ios::trunc) << body;
+  auto bad = test::run_belay({"evidence", "verify", dir}, p.dir());
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find("report.md"), std::string::npos) << bad.out;
+}
+
+TEST(CliRehearse, JsonReportAndExitCode) {
+  TempProject p("clireh");
+  p.write("belay.toml", "[migrations]\ndir = \"migrations\"\n");
+  p.write("migrations/1_a.sql", "create table a (id int, owner int);\n");
+  p.write("migrations/1_a.down.sql", "drop table a;\n");
+  p.write("migrations/2_idx.sql", "create index a_owner_idx on a (owner);\n");
+  p.write("migrations/2_idx.down.sql", "select 1;\n");  // forgets the index
+  // The project's own embedded cluster provides the shadow databases.
+  auto r = test::run_belay({"rehearse", "--json"}, p.dir());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto j = parse(r.out);
+  EXPECT_EQ(j["ok"], false);
+  ASSERT_EQ(j["migrations"].size(), 2u);
+  EXPECT_EQ(j["migrations"][0]["version"], "1");
+  EXPECT_EQ(j["migrations"][0]["has_down"], true);
+  EXPECT_EQ(j["migrations"][0]["restores"], true);
+  EXPECT_EQ(j["migrations"][1]["restores"], false);
+  bool named = false;
+  for (auto& d : j["migrations"][1]["diff"]) named |= d.get<std::string>().find("a_owner_idx") != std::string::npos;
+  EXPECT_TRUE(named) << r.out;
+  EXPECT_EQ(j["summary"]["with_down"], 2);
+  EXPECT_EQ(j["summary"]["restored"], 1);
+  auto v = test::run_belay({"evidence", "verify", j["evidence"].get<std::string>()}, p.dir());
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+  // Fix the rollback: proven.
+  p.write("migrations/2_idx.down.sql", "drop index a_owner_idx;\n");
+  auto good = test::run_belay({"rehearse"}, p.dir());
+  EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
+  EXPECT_NE(good.out.find("restores 2/2"), std::string::npos) << good.out;
+  // No shadow database is left behind.
+  auto dbs = test::run_belay({"db", "url", "--database", "postgres"}, p.dir());
+  auto c = pg::Conn::open(dbs.out.substr(0, dbs.out.find('\n')), "t");
+  ASSERT_TRUE(c.ok());
+  auto n = c->query("select count(*) from pg_database where datname like 'belay_shadow%'");
+  EXPECT_EQ(n->get(0, 0), "0");
 }
 
 }  // namespace

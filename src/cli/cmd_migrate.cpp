@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/render.h"
+#include "cli/session.h"
 #include "migrate/migrate.h"
 #include "project/project.h"
 #include "util/text.h"
@@ -14,63 +15,13 @@
 namespace belay::cli {
 namespace {
 
-struct RunFlags {
-  std::string to;
-  int steps = 0;
-  bool dry_run = false, allow_drift = false, allow_ooo = false, from_supabase = false;
-  std::string lock_wait, lock_timeout, statement_timeout;
-  int lock_retries = -1;
-};
-
-struct Session {
-  project::Config cfg;
-  migrate::MigrationSet set;
-  project::ResolvedTarget target;
-  std::optional<pg::Conn> conn;
-};
-
-Result<Session> open_session(const Global& g, const std::string& verb) {
-  Session s;
-  BELAY_ASSIGN(s.cfg, project::load(g.project_dir));
-  BELAY_ASSIGN(s.set, migrate::load_set(s.cfg));
-  BELAY_ASSIGN(s.target, project::resolve_target(s.cfg, g.target));
-  BELAY_ASSIGN(auto c, pg::Conn::open(s.target.dsn, fmt::format("belay {} (pid {})", verb, ::getpid())));
-  s.conn.emplace(std::move(c));
-  return s;
-}
-
-Result<migrate::RunOptions> run_options(const Session& s, const RunFlags& f) {
-  migrate::RunOptions o;
-  o.lock_timeout = s.cfg.lock_timeout;
-  o.statement_timeout = s.cfg.statement_timeout;
-  o.lock_wait = s.cfg.lock_wait;
-  o.lock_retries = f.lock_retries >= 0 ? f.lock_retries : s.cfg.lock_retries;
-  o.flavor = s.cfg.flavor;
-  o.dry_run = f.dry_run;
-  o.allow_drift = f.allow_drift;
-  o.allow_out_of_order = f.allow_ooo;
-  if (!f.to.empty()) o.to = f.to;
-  if (f.steps > 0) o.steps = f.steps;
-  auto dur = [](const std::string& v, const char* flag, std::chrono::milliseconds& dst) -> Status {
-    if (v.empty()) return ok_status();
-    auto d = text::parse_duration(v);
-    if (!d) return Error::usage(fmt::format("{} needs a duration like 2s or 500ms, got '{}'", flag, v));
-    dst = *d;
-    return ok_status();
-  };
-  BELAY_TRY(dur(f.lock_wait, "--lock-wait", o.lock_wait));
-  BELAY_TRY(dur(f.lock_timeout, "--lock-timeout", o.lock_timeout));
-  BELAY_TRY(dur(f.statement_timeout, "--statement-timeout", o.statement_timeout));
-  return o;
-}
-
 std::string state_colored(const std::string& st) {
   if (st == "applied") return green(st);
   if (st == "pending") return yellow(st);
   return red(st);
 }
 
-int cmd_status(const Global& g) {
+int cmd_status(const Global& g, bool live) {
   auto s = open_session(g, "status");
   if (!s.ok()) return report_error(s.error());
   auto st = migrate::status(*s->conn, s->set);
@@ -81,20 +32,24 @@ int cmd_status(const Global& g) {
     else if (e.state == "pending") ++pending;
     else ++problems;
   }
+  std::optional<migrate::LiveDrift> drift;
+  if (live) {
+    auto d = migrate::live_drift(*s->conn);
+    if (!d.ok()) return report_error(d.error());
+    drift = *d;
+  }
+  // Live drift is refused-class: the schema no longer matches what migrations built.
+  int rc = drift && drift->drifted ? static_cast<int>(ExitCode::refused) : 0;
   if (out().json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (auto& e : *st) {
-      nlohmann::json j = {{"version", e.version}, {"name", e.name}, {"state", e.state}, {"has_down", e.has_down}};
-      if (!e.applied_at.empty()) j["applied_at"] = e.applied_at;
-      if (!e.file.empty()) j["file"] = e.file;
-      if (!e.detail.empty()) j["detail"] = e.detail;
-      arr.push_back(j);
-    }
-    print_json({{"target", s->target.display},
-                {"layout", s->set.layout},
-                {"migrations", arr},
-                {"summary", {{"applied", applied}, {"pending", pending}, {"problems", problems}}}});
-    return 0;
+    nlohmann::json j = {{"target", s->target.display},
+                        {"layout", s->set.layout},
+                        {"migrations", status_json(*st)},
+                        {"summary", {{"applied", applied}, {"pending", pending}, {"problems", problems}}}};
+    if (drift)
+      j["live"] = {{"version", drift->version}, {"recorded", drift->recorded}, {"recorded_fingerprint", drift->recorded_hash},
+                   {"live_fingerprint", drift->live_hash}, {"drifted", drift->drifted}, {"changes", drift->changes}};
+    print_json(j);
+    return rc;
   }
   std::cout << bold("target ") << s->target.display << dim("  (" + s->set.layout + " layout, " + s->set.dir.string() + ")")
             << "\n";
@@ -107,18 +62,21 @@ int cmd_status(const Global& g) {
   }
   std::cout << fmt::format("{} applied, {} pending{}\n", applied, pending,
                            problems ? fmt::format(", {} need attention", problems) : "");
-  return 0;
-}
-
-nlohmann::json step_json(const migrate::StepReport& s) {
-  nlohmann::json j = {{"version", s.version},   {"name", s.name},       {"direction", s.direction},
-                      {"file", s.file},         {"outcome", s.outcome}, {"mode", s.mode},
-                      {"lock_timeout_ms", s.lock_timeout_ms}, {"statement_timeout_ms", s.statement_timeout_ms},
-                      {"duration_ms", s.duration_ms}, {"attempts", s.attempts}};
-  if (s.resumed_from) j["resumed_from"] = s.resumed_from;
-  if (!s.statements.empty()) j["statements"] = s.statements;
-  if (!s.log.empty()) j["log"] = s.log;
-  return j;
+  if (drift) {
+    if (drift->version.empty()) std::cout << "live: nothing applied yet\n";
+    else if (!drift->recorded)
+      std::cout << yellow("live: ") << "no fingerprint recorded for " << drift->version
+                << " (applied before fingerprints were kept); live schema " << drift->live_hash.substr(0, 12) << "\n";
+    else if (!drift->drifted)
+      std::cout << green("live: ") << "schema matches the fingerprint recorded after " << drift->version << " ("
+                << drift->live_hash.substr(0, 12) << ")\n";
+    else {
+      std::cout << red("live: drift") << " — the schema changed outside migrations since " << drift->version << "\n";
+      for (auto& c : drift->changes) std::cout << "  " << c << "\n";
+      if (!drift->detailed) std::cout << "  (no snapshot of the recorded schema to name the changes)\n";
+    }
+  }
+  return rc;
 }
 
 int cmd_run(const Global& g, const RunFlags& f, bool up) {
@@ -142,7 +100,18 @@ int cmd_run(const Global& g, const RunFlags& f, bool up) {
     }
   };
   if (human) std::cout << bold("target ") << s->target.display << (f.dry_run ? yellow("  (dry run)") : "") << "\n";
+  const char* verb = up ? "migrate" : "rollback";
+  Recorder rec = Recorder::none();
+  if (!f.dry_run) {
+    auto r = Recorder::open(g, *s, verb);
+    if (!r.ok()) return report_error(r.error());
+    rec = std::move(*r);
+  }
+  rec.status("status_before.json", *s->conn, s->set);
   auto rep = up ? migrate::migrate(*s->conn, s->set, *opt) : migrate::rollback(*s->conn, s->set, *opt);
+  rec.run_report(rep, s->set);
+  rec.status("status_after.json", *s->conn, s->set);
+  rec.finish(rep.error ? "failed" : "ok", run_markdown(verb, *s, rep));
   int applied = 0;
   for (auto& st : rep.steps)
     if (st.outcome == "applied" || st.outcome == "reverted") ++applied;
@@ -151,6 +120,8 @@ int cmd_run(const Global& g, const RunFlags& f, bool up) {
     for (auto& st : rep.steps) steps.push_back(step_json(st));
     nlohmann::json j = {{"ok", !rep.error}, {"target", s->target.display}, {"dry_run", f.dry_run},
                         {"steps", steps}, {"warnings", rep.warnings}};
+    if (rec.active()) j["evidence"] = rec.dir();
+    if (!rep.fingerprint.empty()) j["fingerprint"] = rep.fingerprint;
     if (rep.error) j["error"] = error_json(*rep.error);
     print_json(j);
     return rep.error ? static_cast<int>(rep.error->code) : 0;
@@ -174,8 +145,10 @@ int cmd_run(const Global& g, const RunFlags& f, bool up) {
   if (rep.error) {
     if (!rep.steps.empty() && rep.steps.back().outcome == "failed") std::cout << " " << red("failed") << "\n";
     std::cout << fmt::format("{} {}; stopped at the first failure\n", applied, up ? "applied" : "reverted");
+    if (rec.active()) std::cout << dim("evidence: " + rec.dir()) << "\n";
     return report_error(*rep.error);
   }
+  if (rec.active()) std::cout << dim("evidence: " + rec.dir()) << "\n";
   if (rep.steps.empty()) std::cout << (up ? "nothing to apply: up to date\n" : "nothing to roll back\n");
   else std::cout << fmt::format("{} migration{} {}\n", applied, applied == 1 ? "" : "s", up ? "applied" : "rolled back");
   return 0;
@@ -184,7 +157,16 @@ int cmd_run(const Global& g, const RunFlags& f, bool up) {
 int cmd_baseline(const Global& g, const RunFlags& f) {
   auto s = open_session(g, "baseline");
   if (!s.ok()) return report_error(s.error());
+  auto rec = Recorder::open(g, *s, "baseline");
+  if (!rec.ok()) return report_error(rec.error());
+  rec->status("status_before.json", *s->conn, s->set);
   auto r = migrate::baseline(*s->conn, s->set, f.to.empty() ? std::nullopt : std::optional(f.to), f.from_supabase);
+  rec->event("baseline", r.ok() ? nlohmann::json{{"versions", *r}} : nlohmann::json{{"error", r.error().message}});
+  rec->status("status_after.json", *s->conn, s->set);
+  rec->finish(r.ok() ? "ok" : "failed",
+              r.ok() ? fmt::format("# belay baseline\n\n{} migration(s) marked as applied without running them on `{}`.\n",
+                                   r->size(), s->target.display)
+                     : "# belay baseline — FAILED\n\n```\n" + r.error().render() + "\n```\n");
   if (!r.ok()) return report_error(r.error());
   if (out().json) print_json({{"ok", true}, {"baselined", *r}});
   else std::cout << fmt::format("{} migration{} marked as applied\n", r->size(), r->size() == 1 ? "" : "s");
@@ -204,9 +186,10 @@ void add_run_flags(CLI::App* c, RunFlags& f) {
 
 void add_migrate_commands(CLI::App& app, Global& g, int& rc) {
   static RunFlags mf, rf, bf;
-  app.add_subcommand("status", "each migration: applied, pending, drifted, missing or partial")->callback([&] {
-    rc = cmd_status(g);
-  });
+  static bool live = false;
+  auto* st = app.add_subcommand("status", "each migration: applied, pending, drifted, missing or partial");
+  st->add_flag("--live", live, "also compare the live schema with the fingerprint recorded by the last migration");
+  st->callback([&] { rc = cmd_status(g, live); });
   auto* m = app.add_subcommand("migrate", "apply pending migrations in order, each in its own transaction");
   m->add_option("--to", mf.to, "stop after this version");
   m->add_flag("--allow-out-of-order", mf.allow_ooo, "apply pending migrations older than the newest applied");

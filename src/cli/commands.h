@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -13,9 +14,13 @@ struct Global {
   std::string target;
   bool json = false;
   bool no_color = false;
+  bool no_evidence = false;          // skip the run directory under artifacts/
+  std::vector<std::string> argv;     // as given, for the evidence log (redacted there)
 };
 
 void add_db_commands(CLI::App& app, Global& g, int& rc);
 void add_migrate_commands(CLI::App& app, Global& g, int& rc);
+void add_rehearse_commands(CLI::App& app, Global& g, int& rc);
+void add_evidence_commands(CLI::App& app, Global& g, int& rc);
 
 }  // namespace belay::cli

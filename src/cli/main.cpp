@@ -22,9 +22,13 @@ int main(int argc, char** argv) {
                  "target: a name from belay.toml, a postgres:// URL, or 'embedded' (default: $DATABASE_URL, else the embedded cluster)");
   app.add_flag("--json", g.json, "machine-readable output");
   app.add_flag("--no-color", g.no_color, "no colour even on a terminal");
+  app.add_flag("--no-evidence", g.no_evidence, "do not write a run directory under artifacts/");
+  for (int i = 0; i < argc; ++i) g.argv.push_back(argv[i]);
   int rc = 0;
   add_db_commands(app, g, rc);
   add_migrate_commands(app, g, rc);
+  add_rehearse_commands(app, g, rc);
+  add_evidence_commands(app, g, rc);
   app.parse_complete_callback([&] {
     out().json = g.json;
     bool nocolor = g.no_color || std::getenv("NO_COLOR") != nullptr;

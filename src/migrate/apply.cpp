@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -128,6 +129,46 @@ bool should_retry(pg::Conn& conn, const Job& job, const RunOptions& opt, StepRep
   return true;
 }
 
+// Rehearsal variant of Conn::exec_batch: the same statements in one explicit transaction,
+// one at a time, asking pg_locks after each which locks it took on relations that existed
+// before the migration. Same BatchResult contract (failed_index == size(): the commit).
+pg::BatchResult run_observed(pg::Conn& conn, const std::vector<std::string>& batch, int first_stmt, int stmt_count,
+                             const Job& job, int from, StepReport& step) {
+  pg::BatchResult out;
+  auto fail = [&](const pg::ServerError& e, int k) {
+    out.error = e;
+    out.failed_index = k;
+    if (e.position > 0 && k < static_cast<int>(batch.size()))
+      out.error_byte = char_to_byte(batch[static_cast<size_t>(k)], e.position - 1);
+    conn.exec("rollback").ok();
+    return out;
+  };
+  if (auto e = conn.exec_detailed("begin")) return fail(*e, 0);
+  auto pre = conn.query(
+      "select coalesce(array_agg(c.oid), '{}')::text from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+      "where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'");
+  std::string oids = pre.ok() ? pre->get(0, 0) : "{}";
+  std::set<std::string> held;
+  for (size_t k = 0; k < batch.size(); ++k) {
+    if (auto e = conn.exec_detailed(batch[k])) return fail(*e, static_cast<int>(k));
+    ++out.completed;
+    int si = static_cast<int>(k) - first_stmt;
+    if (si < 0 || si >= stmt_count) continue;
+    auto rows = conn.query("select l.mode || ' on ' || l.relation::regclass::text from pg_locks l "
+                           "where l.pid = pg_backend_pid() and l.locktype = 'relation' and l.granted "
+                           "and l.relation = any($1::oid[]) order by l.relation::regclass::text, l.mode",
+                           {oids});
+    const auto& st = job.script->statements[static_cast<size_t>(from + si)];
+    StatementLocks sl{from + si, st.line, st.text.substr(0, st.text.find('\n')), {}};
+    if (rows.ok())
+      for (int r = 0; r < rows->size(); ++r)
+        if (held.insert(rows->get(r, 0)).second) sl.locks.push_back(rows->get(r, 0));
+    step.locks.push_back(std::move(sl));
+  }
+  if (auto e = conn.exec_detailed("commit")) return fail(*e, static_cast<int>(batch.size()));
+  return out;
+}
+
 // Runs statements [from, to) plus `extra` in one transaction, one round trip.
 Status run_tx(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport& step, int from, int to,
               const std::vector<std::string>& extra) {
@@ -144,8 +185,11 @@ Status run_tx(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport&
     for (auto& x : extra) batch.push_back(x);
     auto t0 = Clock::now();
     step.attempts = attempt;
-    auto res = conn.exec_batch(batch);
+    size_t locks_before = step.locks.size();
+    auto res = opt.observe_locks ? run_observed(conn, batch, prefix, to - from, job, from, step) : conn.exec_batch(batch);
+    for (auto& n : conn.take_notices()) step.notices.push_back(std::move(n));
     if (res.ok()) return ok_status();
+    step.locks.resize(locks_before);  // a retry observes again
     double ms = ms_since(t0);
     int idx = res.failed_index - prefix;
     const sql::Statement* st = nullptr;
@@ -224,6 +268,7 @@ Status run_alone(pg::Conn& conn, const Job& job, const RunOptions& opt, StepRepo
     }
     auto t0 = Clock::now();
     auto err = conn.exec_detailed(st.text);
+    for (auto& n : conn.take_notices()) step.notices.push_back(std::move(n));
     if (!err) break;
     double ms = ms_since(t0);
     Error e = statement_error(job, idx, *err,

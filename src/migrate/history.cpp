@@ -13,7 +13,9 @@ Status ensure(pg::Conn& conn, bool supabase) {
   // Usually everything exists already: one cheap query instead of a round of DDL.
   // (With Supabase the DDL always runs: older CLIs made schema_migrations without columns.)
   BELAY_ASSIGN(auto have, conn.query(
-      "select to_regclass('belay.migrations') is not null and to_regclass('belay.migration_log') is not null"));
+      "select to_regclass('belay.migration_log') is not null and to_regclass('belay.schema_snapshot') is not null "
+      "and exists (select 1 from pg_attribute where attrelid = to_regclass('belay.migrations') "
+      "and attname = 'fingerprint' and not attisdropped)"));
   if (!supabase && have.get(0, 0) == "t") return ok_status();
   // One round trip; IF NOT EXISTS everywhere so concurrent first runs are harmless
   // (they are serialised by the advisory lock anyway).
@@ -43,6 +45,17 @@ create table if not exists belay.migration_log (
   sqlstate     text,
   duration_ms  double precision,
   runner       text
+);
+-- Schema fingerprint after a migration (recorded at least after the last one of each run).
+alter table belay.migrations add column if not exists fingerprint text;
+-- The full schema model at the last recorded fingerprint, so `status --live` can name
+-- what changed outside migrations, not only that something did.
+create table if not exists belay.schema_snapshot (
+  id           integer primary key default 1 check (id = 1),
+  version      text,
+  fingerprint  text not null,
+  model        jsonb not null,
+  taken_at     timestamptz not null default now()
 );
 )";
   if (supabase) {
@@ -120,7 +133,8 @@ Result<std::vector<Applied>> read_history(pg::Conn& conn) {
   if (exists.get(0, 0) != "t") return out;
   BELAY_ASSIGN(auto rows, conn.query(
       "select version, name, checksum, to_char(applied_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-      "applied_by, duration_ms, state, progress, total from belay.migrations"));
+      "applied_by, duration_ms, state, progress, total, coalesce(to_jsonb(m) ->> 'fingerprint', '') "
+      "from belay.migrations m"));
   for (int i = 0; i < rows.size(); ++i) {
     Applied a;
     a.version = rows.get(i, 0);
@@ -132,6 +146,7 @@ Result<std::vector<Applied>> read_history(pg::Conn& conn) {
     a.state = rows.get(i, 6);
     a.progress = std::stoi(rows.get(i, 7));
     a.total = std::stoi(rows.get(i, 8));
+    a.fingerprint = rows.get(i, 9);
     out.push_back(std::move(a));
   }
   std::sort(out.begin(), out.end(),

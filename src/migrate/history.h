@@ -22,4 +22,8 @@ std::string log_row(const std::string& version, const std::string& direction, in
                     const std::string& outcome, const std::string& message, const std::string& sqlstate,
                     double duration_ms, const std::string& runner);
 
+// Captures the schema model, stores its hash on `version`'s history row and the model
+// in belay.schema_snapshot. With full=false only the hash is stored (digest, cheaper).
+Result<std::string> record_fingerprint(pg::Conn& conn, const std::string& version, bool full);
+
 }  // namespace belay::migrate::history

@@ -58,6 +58,7 @@ struct Applied {
   std::string state;      // "applied", "partial_up" (non-transactional, interrupted), "partial_down"
   int progress = 0;       // statements completed of a partial script
   int total = 0;
+  std::string fingerprint;  // schema fingerprint after this migration, when recorded
 };
 // Empty when the history table does not exist yet (nothing applied).
 Result<std::vector<Applied>> read_history(pg::Conn& conn);
@@ -92,6 +93,20 @@ struct RunOptions {
   int lock_retries = 5;
   std::string flavor = "postgres";     // "supabase": keep supabase_migrations.schema_migrations in step
   std::function<void(const Event&)> on_event;   // progress; may be empty
+  // Rehearsal: run transactional scripts statement by statement and record the locks
+  // each statement took on relations that existed before the migration.
+  bool observe_locks = false;
+  // Record the schema fingerprint in history: after the last migration of a run
+  // (default; one capture per run), after every migration, or never.
+  enum class Fingerprint { run_end, each, off } fingerprint = Fingerprint::run_end;
+};
+
+// Locks one statement acquired on pre-existing relations (rehearsal).
+struct StatementLocks {
+  int index = 0;                    // 0-based statement index in the script
+  int line = 0;                     // file line of the statement
+  std::string statement;            // first line of its text
+  std::vector<std::string> locks;   // "AccessExclusiveLock on public.t", in acquisition order
 };
 
 struct StepReport {
@@ -105,16 +120,39 @@ struct StepReport {
   int resumed_from = 0;                      // statement index a partial run resumed at
   std::vector<std::string> statements;       // dry run: "line:col  text"
   std::vector<std::string> log;              // every retry, recovery and notice
+  std::vector<std::string> notices;          // server notices (e.g. "relation ... already exists, skipping")
+  std::vector<StatementLocks> locks;         // with RunOptions::observe_locks
 };
 
 struct RunReport {
   std::vector<StepReport> steps;
   std::optional<Error> error;     // the failure that stopped the run, if any
   std::vector<std::string> warnings;
+  std::string fingerprint;        // schema fingerprint recorded at the end of the run, if any
 };
 
 RunReport migrate(pg::Conn& conn, const MigrationSet& set, const RunOptions& opt);
 RunReport rollback(pg::Conn& conn, const MigrationSet& set, const RunOptions& opt);
+
+// --- single steps, for drivers that own the sequencing (rehearsal) ---
+// Takes the migration lock for the life of the session, makes sure the history tables
+// exist and sets the session defaults. Then step() runs one script of one migration with
+// its history bookkeeping, without re-reading history.
+Status prepare(pg::Conn& conn, const RunOptions& opt);
+StepReport step(pg::Conn& conn, const Migration& m, bool up, const RunOptions& opt, std::optional<Error>& error);
+
+// --- live drift ---
+// Compares the live schema with the fingerprint recorded for the last applied migration
+// and names what changed outside migrations.
+struct LiveDrift {
+  bool recorded = false;          // a fingerprint was recorded at all
+  std::string version;            // migration whose fingerprint is compared
+  std::string recorded_hash, live_hash;
+  bool drifted = false;
+  bool detailed = false;          // changes below are known (a snapshot of that state exists)
+  std::vector<std::string> changes;  // "index public.x: added", ...
+};
+Result<LiveDrift> live_drift(pg::Conn& conn);
 
 // Marks migrations as applied without running them: those up to `to`, or (supabase) the
 // versions already recorded in supabase_migrations.schema_migrations.

@@ -74,6 +74,24 @@ struct Step {
   int progress;
 };
 
+// The newest applied migration: the one whose fingerprint describes the schema now.
+std::optional<std::string> last_applied(pg::Conn& conn) {
+  auto r = conn.query("select version from belay.migrations where state = 'applied' "
+                      "order by length(ltrim(version, '0')) desc, ltrim(version, '0') desc limit 1");
+  if (!r.ok() || r->size() == 0) return std::nullopt;
+  return r->get(0, 0);
+}
+
+// Records the fingerprint of the schema as the run leaves it (see RunOptions::fingerprint).
+void record_fingerprint(pg::Conn& conn, const RunOptions& opt, RunReport& rep, bool full) {
+  if (opt.fingerprint == RunOptions::Fingerprint::off || opt.dry_run || !conn.ok()) return;
+  auto v = last_applied(conn);
+  if (!v) return;
+  auto h = history::record_fingerprint(conn, *v, full);
+  if (h.ok()) rep.fingerprint = *h;
+  else rep.warnings.push_back("could not record the schema fingerprint: " + h.error().message);
+}
+
 // Plans (dry run) or runs the steps in order, stopping at the first failure.
 void run_steps(pg::Conn& conn, const std::vector<Step>& steps, bool up, const RunOptions& opt, RunReport& rep) {
   int n = static_cast<int>(steps.size());
@@ -101,7 +119,14 @@ void run_steps(pg::Conn& conn, const std::vector<Step>& steps, bool up, const Ru
     step.outcome = up ? "applied" : "reverted";
     emit(opt, Event::done, m, fmt::format("{:.1f} ms", step.duration_ms), i + 1, n);
     rep.steps.push_back(std::move(step));
+    if (opt.fingerprint == RunOptions::Fingerprint::each && i + 1 < n) record_fingerprint(conn, opt, rep, false);
   }
+}
+
+bool any_done(const RunReport& rep) {
+  for (auto& s : rep.steps)
+    if (s.outcome == "applied" || s.outcome == "reverted") return true;
+  return false;
 }
 
 }  // namespace
@@ -161,6 +186,7 @@ RunReport migrate(pg::Conn& conn, const MigrationSet& set, const RunOptions& opt
   std::vector<Step> steps;
   for (auto& t : todo) steps.push_back({t.m, &t.m->up, t.partial != nullptr, t.partial ? t.partial->progress : 0});
   run_steps(conn, steps, true, opt, rep);
+  if (any_done(rep)) record_fingerprint(conn, opt, rep, true);
   return rep;
 }
 
@@ -220,7 +246,29 @@ RunReport rollback(pg::Conn& conn, const MigrationSet& set, const RunOptions& op
     steps.push_back({m, &*m->down, resuming, resuming ? a->progress : 0});
   }
   run_steps(conn, steps, false, opt, rep);
+  if (any_done(rep)) record_fingerprint(conn, opt, rep, true);
   return rep;
+}
+
+Status prepare(pg::Conn& conn, const RunOptions& opt) {
+  BELAY_TRY(lock::acquire(conn, opt.lock_wait));
+  BELAY_TRY(history::ensure(conn, opt.flavor == "supabase"));
+  return apply::configure_session(conn, opt);
+}
+
+StepReport step(pg::Conn& conn, const Migration& m, bool up, const RunOptions& opt, std::optional<Error>& error) {
+  const Script& script = up ? m.up : *m.down;
+  StepReport st = plan_step(m, script, up, opt);
+  auto who = os_identity();
+  apply::Job job{&m, &script, up, 0, false, who, fmt::format("{} pid {}", who, ::getpid())};
+  auto r = apply::run(conn, job, opt, st);
+  if (r.ok()) {
+    st.outcome = up ? "applied" : "reverted";
+  } else {
+    st.outcome = "failed";
+    error = std::move(r).error();
+  }
+  return st;
 }
 
 Result<std::vector<std::string>> baseline(pg::Conn& conn, const MigrationSet& set, std::optional<std::string> to,

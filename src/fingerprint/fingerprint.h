@@ -1,0 +1,66 @@
+// Schema fingerprints: a canonical, OID-free model of everything a migration can change,
+// its hash, and the difference between two models in words a reviewer reads.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pg/pg.h"
+#include "util/error.h"
+
+namespace belay::fingerprint {
+
+// One object of the model. `kind` + `id` identify it independently of OIDs and creation
+// order; `props` are its canonical properties (every value a string).
+struct Object {
+  std::string kind;   // schema, table, column, constraint, index, view, matview, function, trigger,
+                      // sequence, enum, domain, composite, extension, rls, policy, grant,
+                      // default_acl, comment, publication, owner
+  std::string id;     // e.g. "public.t", "public.t.owner", "public.t_owner_idx", "public.f(integer, text)"
+  std::string label;  // reviewer text, e.g. "index public.t_owner_idx", "policy t_owner on public.t"
+  std::map<std::string, std::string> props;  // e.g. {"definition": "CREATE INDEX ..."}, {"USING": "..."}
+};
+
+struct Model {
+  std::vector<Object> objects;  // sorted by (kind, id)
+  std::string hash;             // SHA-256 (hex) of the canonical serialisation
+  size_t size() const { return objects.size(); }
+};
+
+struct Options {
+  // Schemas left out besides the system ones (pg_catalog, information_schema, pg_toast,
+  // pg_temp_*): belay's own history lives there.
+  std::vector<std::string> exclude_schemas = {"belay", "supabase_migrations"};
+};
+
+// Reads the model from the connected database (a few catalog queries).
+Result<Model> capture(pg::Conn& conn, const Options& opt = {});
+
+// Only the hash and object count, computed inside the server without sending the model
+// over the wire. Equal to capture(conn).hash for the same database state.
+struct Digest {
+  std::string hash;
+  size_t objects = 0;
+};
+Result<Digest> digest(pg::Conn& conn, const Options& opt = {});
+
+struct Change {
+  std::string what;     // "added", "removed", "changed"
+  std::string kind, id, label;
+  std::vector<std::string> fields;  // changed property names (for "changed")
+  std::map<std::string, std::pair<std::string, std::string>> values;  // field -> (before, after)
+  // "index public.t_owner_idx: added", "policy t_owner on public.t: USING changed"
+  std::string describe() const;
+};
+
+// Differences from `from` to `to`, sorted by (kind, id).
+std::vector<Change> diff(const Model& from, const Model& to);
+
+nlohmann::json to_json(const Model& m);
+Result<Model> from_json(const nlohmann::json& j);
+nlohmann::json to_json(const Change& c);
+
+}  // namespace belay::fingerprint

@@ -1,0 +1,54 @@
+// Rehearsal: prove, on a throwaway database, that every rollback restores the schema
+// its migration changed, and that the migration re-applies to the same schema.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "migrate/migrate.h"
+#include "util/error.h"
+
+namespace belay::rehearse {
+
+struct MigrationProof {
+  std::string version, name;
+  bool has_down = false;
+  bool ran = false;                   // reached (an earlier failure stops the proof chain)
+  double up_ms = 0, down_ms = 0, reup_ms = 0;
+  std::string before, after;          // fingerprints before and after up
+  std::optional<bool> restores;       // down brought the schema back to `before` (none: no down)
+  std::optional<bool> reapplies;      // up again gave `after`
+  std::vector<std::string> diff;      // what the down left behind or lost ("index public.x: added")
+  std::vector<std::string> reapply_diff;
+  std::vector<migrate::StatementLocks> locks;  // from the first up
+  std::string mode;                   // transaction / statement-by-statement (...)
+  std::optional<Error> error;         // up, down or re-up failed
+};
+
+struct Report {
+  std::vector<MigrationProof> migrations;
+  int total = 0, with_down = 0, restored = 0, reapplied = 0, failed = 0;
+  double total_ms = 0;
+  bool ok = false;                    // every rollback present restores; nothing failed
+  std::vector<std::string> missing_down;  // versions without a rollback
+};
+
+struct Options {
+  migrate::RunOptions run;            // timeouts, flavor; observe_locks is forced on
+  bool require_down = false;          // a missing rollback makes the report not ok
+  // A fresh, empty database with the same template as the rehearsal one. Needed only to
+  // name the objects behind a failed proof: the state before the failing step is rebuilt
+  // there. When empty, full models are captured at every step instead (slower).
+  std::function<Result<std::string>()> fresh_database;
+  std::function<void(const MigrationProof&, int index, int total)> on_progress;
+};
+
+// Rehearses every migration that is pending on `dsn`, in order: fingerprint, up,
+// fingerprint, down, fingerprint (must equal the first), up again, fingerprint (must equal
+// the second). A failed step is reported and the database rebuilt (when fresh_database is
+// given) so the rest of the set is still proven.
+Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, const Options& opt);
+
+}  // namespace belay::rehearse

@@ -1,0 +1,202 @@
+// Rehearsal proves each rollback restores the schema, and names what a bad one leaves
+// behind or loses.
+#include <gtest/gtest.h>
+
+#include "embedded/embedded.h"
+#include "migrate/migrate.h"
+#include "project/project.h"
+#include "rehearse/rehearse.h"
+#include "support.h"
+
+namespace belay {
+namespace {
+
+using test::TempProject;
+
+// A rehearsal database plus every database the rehearsal asks for, dropped at the end.
+struct Rehearsal {
+  TempProject proj{"reh"};
+  std::vector<std::string> dbs;
+  embedded::Cluster cluster{test::cluster_project()};
+  ~Rehearsal() {
+    for (auto& d : dbs) cluster.drop_database(d).ok();
+  }
+  Result<std::string> fresh() {
+    test::cluster_url("postgres");
+    auto name = test::unique_name("reh");
+    auto url = cluster.create_database(name);
+    if (url.ok()) dbs.push_back(name);
+    return url;
+  }
+  rehearse::Report run(bool with_fresh = true, bool require_down = false) {
+    auto cfg = project::load(proj.dir());
+    EXPECT_TRUE(cfg.ok());
+    auto set = migrate::load_set(*cfg);
+    EXPECT_TRUE(set.ok()) << set.error().render();
+    rehearse::Options opt;
+    opt.require_down = require_down;
+    if (with_fresh) opt.fresh_database = [this] { return fresh(); };
+    auto dsn = fresh();
+    EXPECT_TRUE(dsn.ok());
+    auto r = rehearse::run(*dsn, *set, opt);
+    EXPECT_TRUE(r.ok()) << r.error().render();
+    return r.ok() ? *r : rehearse::Report{};
+  }
+  void pair(const std::string& v, const std::string& up, const std::string& down) {
+    proj.write("migrations/" + v + ".sql", up);
+    if (!down.empty()) proj.write("migrations/" + v + ".down.sql", down);
+  }
+};
+
+bool has_line(const std::vector<std::string>& diff, const std::vector<std::string>& parts) {
+  for (auto& d : diff) {
+    bool all = true;
+    for (auto& p : parts) all &= d.find(p) != std::string::npos;
+    if (all) return true;
+  }
+  return false;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (auto& x : v) s += "\n  " + x;
+  return s;
+}
+
+// Migration 1 of every scenario: a table the later migrations work on.
+void base(Rehearsal& r) {
+  r.pair("1_t",
+         "create table t (id serial primary key, owner uuid, score integer default 0, note text,\n"
+         "  constraint t_score_check check (score >= 0));\n"
+         "create function f() returns int language sql as $$ select 1 $$;\n",
+         "drop function f();\ndrop table t;\n");
+}
+
+const rehearse::MigrationProof& proof(const rehearse::Report& r, const std::string& v) {
+  for (auto& p : r.migrations)
+    if (p.version == v) return p;
+  static rehearse::MigrationProof none;
+  ADD_FAILURE() << "no proof for " << v;
+  return none;
+}
+
+TEST(Rehearse, SoundRollbacksAreProven) {
+  Rehearsal r;
+  base(r);
+  r.pair("2_idx", "create index t_owner_idx on t (owner);\n", "drop index t_owner_idx;\n");
+  r.pair("3_col", "alter table t add column due date default current_date;\n", "alter table t drop column due;\n");
+  r.pair("4_rls", "alter table t enable row level security;\ncreate policy p on t using (owner is not null);\n",
+         "drop policy p on t;\nalter table t disable row level security;\n");
+  auto rep = r.run();
+  EXPECT_TRUE(rep.ok);
+  EXPECT_EQ(rep.total, 4);
+  EXPECT_EQ(rep.with_down, 4);
+  EXPECT_EQ(rep.restored, 4);
+  EXPECT_EQ(rep.reapplied, 4);
+  for (auto& p : rep.migrations) {
+    EXPECT_TRUE(p.restores.value_or(false)) << p.version << joined(p.diff);
+    EXPECT_TRUE(p.diff.empty());
+    EXPECT_EQ(p.before.size(), 64u);
+  }
+  // Locks on pre-existing relations, per statement: the ALTER takes ACCESS EXCLUSIVE on t.
+  auto& col = proof(rep, "3");
+  ASSERT_FALSE(col.locks.empty());
+  EXPECT_TRUE(has_line(col.locks[0].locks, {"AccessExclusiveLock on t"})) << joined(col.locks[0].locks);
+  auto& idx = proof(rep, "2");
+  ASSERT_FALSE(idx.locks.empty());
+  EXPECT_TRUE(has_line(idx.locks[0].locks, {"ShareLock on t"})) << joined(idx.locks[0].locks);
+  // The first migration's table did not exist before it: no locks reported on it.
+  EXPECT_TRUE(proof(rep, "1").locks.empty() || proof(rep, "1").locks[0].locks.empty());
+}
+
+struct Case {
+  const char* name;
+  const char* up;
+  const char* down;
+  std::vector<std::string> expect;  // parts of one diff line
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+class Catches : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Catches, BadRollbackIsCaughtWithTheObjectNamed) {
+  const Case& c = GetParam();
+  Rehearsal r;
+  base(r);
+  r.pair("2_change", c.up, c.down);
+  r.pair("3_after", "create table later (id int);\n", "drop table later;\n");
+  auto rep = r.run();
+  EXPECT_FALSE(rep.ok);
+  auto& p = proof(rep, "2");
+  ASSERT_TRUE(p.restores.has_value());
+  EXPECT_FALSE(*p.restores);
+  EXPECT_TRUE(has_line(p.diff, c.expect)) << c.name << joined(p.diff);
+  // The rest of the set is still rehearsed and proven.
+  auto& later = proof(rep, "3");
+  EXPECT_TRUE(later.ran);
+  EXPECT_TRUE(later.restores.value_or(false)) << joined(later.diff);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rehearse, Catches,
+    ::testing::Values(
+        Case{"forgotten index", "create index t_owner_idx on t (owner);\n", "select 1;\n", {"t_owner_idx", "added"}},
+        Case{"column re-added with another default", "alter table t drop column score;\n",
+             "alter table t add column score integer default 1;\n", {"score", "default"}},
+        Case{"column re-added with another type", "alter table t drop column score;\n",
+             "alter table t add column score bigint default 0;\n", {"score", "type"}},
+        Case{"policy left behind", "create policy p_owner on t using (owner is not null);\n", "select 1;\n",
+             {"p_owner", "added"}},
+        Case{"grant left behind", "grant select on t to public;\n", "select 1;\n", {"grant", "t"}},
+        Case{"function body not restored", "create or replace function f() returns int language sql as $$ select 2 $$;\n",
+             "select 1;\n", {"f()", "body"}},
+        Case{"RLS left enabled", "alter table t enable row level security;\n", "select 1;\n", {"RLS on public.t"}},
+        Case{"constraint re-added NOT VALID", "alter table t drop constraint t_score_check;\n",
+             "alter table t add constraint t_score_check check (score >= 0) not valid;\n",
+             {"t_score_check", "validated"}},
+        Case{"sequence not reset", "insert into t (owner) values (null), (null);\n", "delete from t;\n",
+             {"t_id_seq"}}),
+    [](const ::testing::TestParamInfo<Case>& i) {
+      std::string n = i.param.name;
+      for (auto& ch : n) if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      return n;
+    });
+
+TEST(Rehearse, MissingRollbacksAreCountedAndCanBeRequired) {
+  Rehearsal r;
+  base(r);
+  r.pair("2_nodown", "create table x (id int);\n", "");
+  auto rep = r.run();
+  EXPECT_TRUE(rep.ok);
+  EXPECT_EQ(rep.with_down, 1);
+  ASSERT_EQ(rep.missing_down.size(), 1u);
+  EXPECT_EQ(rep.missing_down[0], "2_nodown");
+  auto strict = r.run(true, true);
+  EXPECT_FALSE(strict.ok);
+}
+
+TEST(Rehearse, FailingUpStopsTheChainAndIsReported) {
+  Rehearsal r;
+  base(r);
+  r.pair("2_bad", "alter table nope add column x int;\n", "select 1;\n");
+  r.pair("3_after", "create table later (id int);\n", "drop table later;\n");
+  auto rep = r.run();
+  EXPECT_FALSE(rep.ok);
+  auto& p = proof(rep, "2");
+  ASSERT_TRUE(p.error.has_value());
+  EXPECT_EQ(p.error->sqlstate, "42P01");
+  EXPECT_FALSE(proof(rep, "3").ran);
+}
+
+TEST(Rehearse, WithoutAFreshDatabaseFullModelsNameTheObjects) {
+  Rehearsal r;
+  base(r);
+  r.pair("2_idx", "create index t_owner_idx on t (owner);\n", "select 1;\n");
+  auto rep = r.run(false);
+  auto& p = proof(rep, "2");
+  EXPECT_TRUE(has_line(p.diff, {"t_owner_idx", "added"})) << joined(p.diff);
+}
+
+}  // namespace
+}  // namespace belay
