@@ -69,9 +69,12 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
   auto t_start = Clock::now();
   Report rep;
   migrate::RunOptions ro = opt.run;
-  ro.observe_locks = true;
+  ro.observe_locks = false;
   ro.on_event = nullptr;
   ro.fingerprint = migrate::RunOptions::Fingerprint::off;
+  // Locks are observed on the first up only: that is the step production will run.
+  migrate::RunOptions ro_observed = ro;
+  ro_observed.observe_locks = true;
   const bool full = !opt.fresh_database;
 
   Target tgt;
@@ -115,7 +118,7 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
       rep.migrations.push_back(std::move(p));
     };
     std::optional<Error> err;
-    auto up = migrate::step(*tgt.conn, m, true, ro, err);
+    auto up = migrate::step(*tgt.conn, m, true, ro_observed, err);
     p.up_ms = up.duration_ms;
     p.locks = up.locks;
     if (err) {
