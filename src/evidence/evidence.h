@@ -19,7 +19,7 @@ namespace belay::evidence {
 class Run {
  public:
   // Creates the directory and writes the first event ("run.start": command, argv, belay
-  // version, host, user). `argv` must already be redacted by the caller; every string
+  // version, host, user, pid, cwd). `argv` must already be redacted by the caller; every string
   // written is scrubbed of the registered secrets anyway.
   static Result<Run> open(const std::filesystem::path& project_root, const std::string& command,
                           const std::vector<std::string>& argv, const std::vector<std::string>& secrets = {});
@@ -36,7 +36,8 @@ class Run {
 
   // Appends {"seq", "ts", "kind", "data", "prev", "hash"} to events.jsonl, where
   // hash = SHA-256 of the previous hash and this event's canonical JSON. Flushed per event
-  // so a killed run keeps everything up to its last event.
+  // so a killed run keeps everything up to its last event. The kinds "run.start",
+  // "run.end" and "file" are reserved to the writer.
   Status event(const std::string& kind, const nlohmann::json& data);
 
   // Writes a file inside the run directory (name may contain '/'), recorded by an event
@@ -68,7 +69,7 @@ struct Verdict {
   bool ok = false;
   std::string problem;   // one line, names the file (and event seq / line) at fault
   int events = 0;
-  int files = 0;
+  int files = 0;         // files in the manifest, events.jsonl included
 };
 Result<Verdict> verify(const std::filesystem::path& run_dir);
 
