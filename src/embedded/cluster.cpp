@@ -359,7 +359,10 @@ Result<Info> Cluster::start() {
         "fsync = off\nfull_page_writes = off\n"
         "max_connections = 100\nshared_buffers = 128MB\n"
         "logging_collector = off\nlog_min_messages = warning\n"
-        "client_connection_check_interval = 1000\n";
+        "client_connection_check_interval = 1000\n"
+        "# rehearsals create and drop thousands of catalog rows: vacuum them promptly, or\n"
+        "# every catalog scan (fingerprints) slows down with the dead ones\n"
+        "autovacuum_naptime = 1s\nautovacuum_vacuum_cost_delay = 0\n";
     std::ofstream(tmp / "postgresql.conf", std::ios::app) << conf;
     std::ofstream(tmp / "pg_hba.conf", std::ios::trunc)
         << "# belay embedded cluster\nlocal all all trust\n"
