@@ -221,3 +221,38 @@ TEST(CliRehearse, JsonReportAndExitCode) {
 
 }  // namespace
 }  // namespace belay
+
+namespace belay {
+namespace {
+
+TEST(CliFingerprint, FingerprintAndDiffBetweenTargetsAndMigrations) {
+  TestDb a, b;
+  TempProject p("clifp");
+  p.write("migrations/1_a.sql", "create table t (id int primary key, owner int);\n");
+  p.write("migrations/2_idx.sql", "create index t_owner_idx on t (owner);\n");
+  ASSERT_EQ(test::run_belay({"migrate", "--no-evidence", "--target", a.url()}, p.dir()).exit_code, 0);
+  ASSERT_EQ(test::run_belay({"migrate", "--no-evidence", "--to", "1", "--target", b.url()}, p.dir()).exit_code, 0);
+  // No project needed to fingerprint a database.
+  TempProject empty("clifp0");
+  auto fa = test::run_belay({"fingerprint", "--json", "--target", a.url()}, empty.dir());
+  ASSERT_EQ(fa.exit_code, 0) << fa.err;
+  auto ja = parse(fa.out);
+  EXPECT_EQ(ja["hash"].get<std::string>().size(), 64u);
+  EXPECT_GT(ja["objects"].get<int>(), 3);
+  auto d = test::run_belay({"diff", a.url(), b.url(), "--json"}, p.dir());
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  auto jd = parse(d.out);
+  EXPECT_EQ(jd["equal"], false);
+  bool removed = false;
+  for (auto& c : jd["changes"]) removed |= c["text"] == "index public.t_owner_idx: removed";
+  EXPECT_TRUE(removed) << d.out;
+  EXPECT_EQ(test::run_belay({"diff", a.url(), b.url(), "--exit-code"}, p.dir()).exit_code, 3);
+  // A database migrated to the end equals the schema the migration files build.
+  auto m = test::run_belay({"diff", a.url(), "migrations", "--json"}, p.dir());
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_EQ(parse(m.out)["equal"], true) << m.out;
+  EXPECT_EQ(parse(m.out)["from"]["hash"], ja["hash"]);
+}
+
+}  // namespace
+}  // namespace belay

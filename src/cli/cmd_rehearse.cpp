@@ -72,7 +72,7 @@ Result<fingerprint::Model> model_of(const std::string& spec, const Session& s, S
 }
 
 int cmd_fingerprint(const Global& g, bool list) {
-  auto s = open_session(g, "fingerprint");
+  auto s = open_session(g, "fingerprint", true, false);
   if (!s.ok()) return report_error(s.error());
   auto m = fingerprint::capture(*s->conn);
   if (!m.ok()) return report_error(m.error());
@@ -89,7 +89,7 @@ int cmd_fingerprint(const Global& g, bool list) {
 }
 
 int cmd_diff(const Global& g, const std::string& from, const std::string& to, bool exit_code) {
-  auto s = open_session(g, "diff", false);
+  auto s = open_session(g, "diff", false, from == "migrations" || to == "migrations");
   if (!s.ok()) return report_error(s.error());
   Shadows shadows(s->cfg);
   std::string from_shown, to_shown;

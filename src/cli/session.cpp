@@ -8,10 +8,10 @@
 
 namespace belay::cli {
 
-Result<Session> open_session(const Global& g, const std::string& verb, bool connect) {
+Result<Session> open_session(const Global& g, const std::string& verb, bool connect, bool need_set) {
   Session s;
   BELAY_ASSIGN(s.cfg, project::load(g.project_dir));
-  BELAY_ASSIGN(s.set, migrate::load_set(s.cfg));
+  if (need_set) { BELAY_ASSIGN(s.set, migrate::load_set(s.cfg)); }
   if (!connect) return s;
   BELAY_ASSIGN(s.target, project::resolve_target(s.cfg, g.target));
   BELAY_ASSIGN(auto c, pg::Conn::open(s.target.dsn, fmt::format("belay {} (pid {})", verb, ::getpid())));

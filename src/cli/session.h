@@ -28,7 +28,8 @@ struct Session {
   std::optional<pg::Conn> conn;
 };
 
-Result<Session> open_session(const Global& g, const std::string& verb, bool connect = true);
+// Loads the project and (need_set) its migrations, and (connect) opens the target.
+Result<Session> open_session(const Global& g, const std::string& verb, bool connect = true, bool need_set = true);
 Result<migrate::RunOptions> run_options(const Session& s, const RunFlags& f);
 
 // The evidence run directory of one command (absent with --no-evidence). Every call is

@@ -7,7 +7,8 @@
 // by "\n", so digest() == capture().hash by construction. model.cpp re-serialises parsed
 // objects the same way (capture() checks that it does, line by line).
 //
-// Why the SQL looks the way it does:
+// Why the SQL looks the way it does (digest() runs in rehearsal loops, three times per
+// migration, so its cost matters):
 //  * Props are assembled as text, not with jsonb_build_object: building and printing jsonb
 //    per object was most of the cost. Keys are sorted here in C++ (props_sql) in jsonb's
 //    order, so the text is identical to what jsonb would print.
@@ -16,13 +17,14 @@
 //    set_config(.., true) in a first lateral step and restores them in its last projection,
 //    so the model does not depend on the session and the session is left as it was (also
 //    inside an explicit transaction).
-//  * User objects have OIDs >= 16384 (FirstNormalObjectId); filtering on that lets the big
-//    catalogs (pg_proc, pg_description, pg_attribute, ...) be range-scanned instead of read
-//    whole. Only initdb's own objects are below it: pg_catalog & co. (excluded) and the
-//    public schema and plpgsql extension, which come from small catalogs read whole.
-//  * digest() runs as a prepared statement (no parameters: the generic plan is cached from
-//    the first EXECUTE); planning the statement costs more than running it.
+//  * User objects have OIDs >= 16384 (FirstNormalObjectId): filtering on that spares reading
+//    initdb's thousands of catalog rows. Only initdb's public schema and plpgsql extension
+//    are in scope below it; they come from pg_namespace and pg_extension, read whole.
+//  * Both entry points run as prepared statements (no parameters: the generic plan is
+//    cached from the first EXECUTE); planning the statement costs more than running it.
+//    That plan must be good whatever the statistics: see the note above kScopes.
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string_view>
@@ -64,6 +66,11 @@ std::string props_sql(std::vector<Prop> props) {
   return fmt::format("'{{' || substr(concat({}), 3) || '}}'", parts);
 }
 
+std::string replace_all(std::string s, std::string_view from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
 // Replaces the first "@props" in `branch` with the props expression.
 std::string with_props(std::string branch, std::vector<Prop> props) {
   auto at = branch.find("@props");
@@ -75,110 +82,140 @@ std::string with_props(std::string branch, std::vector<Prop> props) {
 constexpr std::string_view kEnabled =
     "case {} when 'O' then 'enabled' when 'D' then 'disabled' when 'R' then 'replica' when 'A' then 'always' end";
 
-// Scopes shared by the branches: included schemas, extension members, relations, types.
+// The planner works from catalog statistics that are stale most of the time here (a fresh
+// copy of the template, then migrations, and autovacuum not yet by), and the prepared plan
+// may have been made when the schema was small. So the statement is written to have no bad
+// plan: every join is catalog to catalog on an indexed OID key (a nested loop is then at
+// worst one index probe per row), scope tests are NOT IN (subquery) (never turned into a
+// join; a hashed SubPlan built once), and the one CTE holding the objects (base) is only
+// read through, never joined. Each branch computes its names once in an OFFSET 0 subquery.
+//
+// Scopes: namespaces left out (system, temporary, Options::exclude_schemas), and objects
+// that belong to an extension.
 constexpr std::string_view kScopes = R"SQL(
-ns as (
-  select n.oid, n.nspowner, n.nspacl, quote_ident(n.nspname) as q
-  from pg_namespace n
-  where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')
-    and n.nspname not like 'pg\_temp\_%' and n.nspname not like 'pg\_toast\_temp\_%'
-    and n.nspname <> all (@exclude)
+xns as (
+  select n.oid from pg_namespace n
+  where n.nspname in ('pg_catalog', 'information_schema', 'pg_toast')
+     or n.nspname like 'pg\_temp\_%' or n.nspname like 'pg\_toast\_temp\_%' or n.nspname = any (@exclude)
 ),
-em as (  -- objects that belong to an extension
+em as (
   select d.classid, d.objid from pg_depend d
   where d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
-),
-rel as (
-  select c.oid, c.relkind, c.relowner, c.relacl, c.reloptions, c.relpersistence, c.relrowsecurity,
-         c.relforcerowsecurity, c.relispartition, c.relpartbound, c.relreplident, c.relispopulated, c.relam,
-         ns.q || '.' || quote_ident(c.relname) as q
-  from pg_class c join ns on ns.oid = c.relnamespace
-  where c.oid >= 16384 and c.relkind in ('r', 'p', 'f', 'v', 'm', 'S', 'i', 'I')
-    and not exists (select from em where em.classid = 'pg_class'::regclass and em.objid = c.oid)
-),
-inh as (
-  select i.inhrelid, string_agg(quote_ident(pn.nspname) || '.' || quote_ident(p.relname), ', ' order by i.inhseqno) as parents
-  from pg_inherits i join pg_class p on p.oid = i.inhparent join pg_namespace pn on pn.oid = p.relnamespace
-  where i.inhrelid >= 16384
-  group by i.inhrelid
-),
-typ as (  -- enums, domains, ranges and standalone composite types (not rowtypes, not arrays)
-  select t.oid, t.typtype, t.typowner, t.typacl, t.typrelid, t.typbasetype, t.typtypmod, t.typdefault,
-         t.typnotnull, t.typcollation, ns.q || '.' || quote_ident(t.typname) as q
-  from pg_type t join ns on ns.oid = t.typnamespace left join pg_class c on c.oid = t.typrelid
-  where t.oid >= 16384 and (t.typtype in ('e', 'd', 'r') or c.relkind = 'c')
-    and not exists (select from em where em.classid = 'pg_type'::regclass and em.objid = t.oid)
 ))SQL";
+
+// The scope test for a catalog row: `ns` its namespace column, `oid` its OID, `catalog` its
+// catalog (for extension membership).
+std::string in_scope(std::string_view ns, std::string_view oid, std::string_view catalog) {
+  return fmt::format("{} not in (select oid from xns) and {} not in (select objid from em where classid = '{}'::regclass)",
+                     ns, oid, catalog);
+}
+
+// Relations of the given kinds in scope, as a subquery `alias` with pg_class columns plus
+// q (the quoted qualified name). User objects have OIDs >= 16384 (FirstNormalObjectId).
+std::string relations(std::string_view kinds, std::string_view alias, std::string_view extra_columns = "",
+                      std::string_view extra_joins = "") {
+  return fmt::format(
+      "(select c.*, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as q{}\n"
+      "        from pg_class c join pg_namespace n on n.oid = c.relnamespace{}\n"
+      "        where c.oid >= 16384 and c.relkind in ({}) and {}\n"
+      "        offset 0) {}",
+      extra_columns, extra_joins, kinds, in_scope("c.relnamespace", "c.oid", "pg_class"), alias);
+}
 
 // Every object that is a main object of the model or carries comments, an owner or grants:
 //   (kind, id, label, props, main, classid, objid, subid, owner, acl, acltype, gon, gcol)
 // main: emitted as an object (view columns are not: their comments and grants are);
 // classid/objid/subid: the pg_description key; owner: owning role (the table's for columns);
 // acl/acltype: ACL and its acldefault() type; gon/gcol: what a GRANT names.
-std::vector<std::string> base_branches() {
+std::vector<std::string> base_branches(int version) {
   std::vector<std::string> b;
-  b.push_back(R"SQL(
-  select 'schema', ns.q, 'schema ' || ns.q, '{}', true,
-         'pg_namespace'::regclass, ns.oid, 0, ns.nspowner, ns.nspacl, 'n'::"char", 'schema ' || ns.q, null::text
-  from ns
-  where not exists (select from em where em.classid = 'pg_namespace'::regclass and em.objid = ns.oid))SQL");
+  b.push_back(fmt::format(R"SQL(
+  select 'schema', x.q, 'schema ' || x.q, '{{}}', true,
+         'pg_namespace'::regclass, x.oid, 0, x.nspowner, x.nspacl, 'n'::"char", 'schema ' || x.q, null::text
+  from (select n.oid, n.nspowner, n.nspacl, quote_ident(n.nspname) as q from pg_namespace n
+        where {} offset 0) x)SQL",
+                          in_scope("n.oid", "n.oid", "pg_namespace")));
 
-  b.push_back(with_props(R"SQL(
+  b.push_back(with_props(fmt::format(R"SQL(
   select 'table', r.q, case r.relkind when 'f' then 'foreign table ' else 'table ' end || r.q, @props, true,
          'pg_class'::regclass, r.oid, 0, r.relowner, r.relacl, 'r'::"char", r.q, null
-  from rel r left join inh i on i.inhrelid = r.oid
-  where r.relkind in ('r', 'p', 'f'))SQL",
+  from {})SQL",
+                                     relations("'r', 'p', 'f'", "r",
+                                               ", (select string_agg(quote_ident(pn.nspname) || '.' || quote_ident(p.relname), "
+                                               "', ' order by i.inhseqno) from pg_inherits i join pg_class p on p.oid = i.inhparent "
+                                               "join pg_namespace pn on pn.oid = p.relnamespace where i.inhrelid = c.oid) as parents")),
       {{"partitioned by", "case when r.relkind = 'p' then pg_get_partkeydef(r.oid) end"},
-       {"partition of", "case when r.relispartition then i.parents || ' ' || pg_get_expr(r.relpartbound, r.oid) end"},
-       {"inherits", "case when not r.relispartition then i.parents end"},
-       {"unlogged", "case when r.relpersistence = 'u' then 'true' end"},
+       {"partition of", "case when r.relispartition then r.parents || ' ' || pg_get_expr(r.relpartbound, r.oid) end"},
+       {"inherits", "case when not r.relispartition then r.parents end"},
+       {"unlogged", "case when r.relpersistence = 'u' then 'true' end", true},
        {"options", "case when r.reloptions is not null then "
                    "(select array_agg(o order by o collate \"C\") from unnest(r.reloptions) o)::text end"},
-       {"replica identity", "case r.relreplident when 'n' then 'nothing' when 'f' then 'full' when 'i' then 'index' end"},
+       {"replica identity", "case r.relreplident when 'n' then 'nothing' when 'f' then 'full' when 'i' then 'index' end", true},
        {"access method", "case when r.relam not in (0, 2) then (select amname from pg_am where oid = r.relam) end"},
        {"server", "case when r.relkind = 'f' then (select s.srvname || coalesce(' ' || ft.ftoptions::text, '') "
                   "from pg_foreign_table ft join pg_foreign_server s on s.oid = ft.ftserver where ft.ftrelid = r.oid) end"}}));
 
-  // Columns of tables are objects; those of views only carry comments and grants.
-  b.push_back(with_props(R"SQL(
-  select 'column', r.q || '.' || quote_ident(a.attname), 'column ' || r.q || '.' || quote_ident(a.attname),
-         case when r.relkind in ('r', 'p', 'f') then @props end, r.relkind in ('r', 'p', 'f'),
-         'pg_class'::regclass, r.oid, a.attnum, r.relowner, a.attacl, 'c'::"char", r.q, quote_ident(a.attname)
-  from rel r join pg_attribute a on a.attrelid = r.oid
-       left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-  where r.relkind in ('r', 'p', 'f', 'v', 'm') and a.attrelid >= 16384 and a.attnum > 0 and not a.attisdropped)SQL",
-      // A default cannot refer to columns, so it is printed without the relation (which
-      // pg_get_expr would open and lock); a generation expression does refer to them.
+  // Columns of tables are objects; those of views only carry comments and grants. A default
+  // cannot refer to columns, so it is printed without the relation (which pg_get_expr would
+  // open and lock); a generation expression does refer to them.
+  b.push_back(with_props(fmt::format(R"SQL(
+  select 'column', a.tq || '.' || a.q, 'column ' || a.tq || '.' || a.q,
+         case when a.relkind in ('r', 'p', 'f') then @props end, a.relkind in ('r', 'p', 'f'),
+         'pg_class'::regclass, a.attrelid, a.attnum, a.relowner, a.attacl, 'c'::"char", a.tq, a.q
+  from (select a.attrelid, a.attnum, a.atttypid, a.atttypmod, a.attnotnull, a.attidentity, a.attgenerated,
+               a.attcollation, a.attacl, c.relkind, c.relowner, quote_ident(a.attname) as q,
+               quote_ident(n.nspname) || '.' || quote_ident(c.relname) as tq, d.adbin
+        from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+             left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+        where a.attrelid >= 16384 and a.attnum > 0 and not a.attisdropped
+          and c.relkind in ('r', 'p', 'f', 'v', 'm') and {}
+        offset 0) a)SQL",
+                                     in_scope("c.relnamespace", "c.oid", "pg_class")),
       {{"type", "format_type(a.atttypid, a.atttypmod)"},
        {"not null", "a.attnotnull", true},
-       {"default", "case when a.attgenerated = '' then pg_get_expr(d.adbin, 0) end"},
-       {"generated", "case when a.attgenerated = 's' then pg_get_expr(d.adbin, d.adrelid) end"},
+       {"default", "case when a.attgenerated = '' then pg_get_expr(a.adbin, 0) end"},
+       {"generated", "case when a.attgenerated = 's' then pg_get_expr(a.adbin, a.attrelid) end"},
        {"identity", "case a.attidentity when 'a' then 'always' when 'd' then 'by default' end", true},
        {"collation", "case when a.attcollation not in (0, 100) then a.attcollation::regcollation::text end"},
        {"position", "row_number() over (partition by a.attrelid order by a.attnum)", true}}));
 
-  // The definition leaves out the DEFERRABLE / INITIALLY DEFERRED / NOT VALID suffixes that
-  // pg_get_constraintdef appends: they are properties of their own.
-  b.push_back(with_props(R"SQL(
-  select 'constraint', coalesce(r.q, t.q) || '.' || quote_ident(c.conname),
-         'constraint ' || quote_ident(c.conname) || ' on ' || coalesce(r.q, 'domain ' || t.q), @props, true,
-         'pg_constraint'::regclass, c.oid, 0, null::oid, null::aclitem[], null::"char", null, null
-  from pg_constraint c left join rel r on r.oid = c.conrelid left join typ t on t.oid = c.contypid
-       cross join lateral (select pg_get_constraintdef(c.oid) as def) x
-  where c.oid >= 16384 and (r.oid is not null or t.oid is not null))SQL",
-      {{"type", "case c.contype when 'c' then 'check' when 'f' then 'foreign key' when 'p' then 'primary key' "
-                "when 'u' then 'unique' when 't' then 'trigger' when 'x' then 'exclusion' else c.contype::text end", true},
-       {"definition", "substr(x.def, 1, length(x.def) - case when c.condeferrable then 11 else 0 end "
-                      "- case when c.condeferred then 19 else 0 end - case when c.convalidated then 0 else 10 end)"},
-       {"validated", "c.convalidated", true},
-       {"deferrable", "case when not c.condeferrable then 'no' when c.condeferred then 'initially deferred' "
+  // Constraints of tables and domains. The definition leaves out the DEFERRABLE / INITIALLY
+  // DEFERRED / NOT VALID suffixes pg_get_constraintdef appends: they are properties of their own.
+  b.push_back(with_props(fmt::format(R"SQL(
+  select 'constraint', x.oq || '.' || x.q, 'constraint ' || x.q || ' on ' || x.on_, @props, true,
+         'pg_constraint'::regclass, x.oid, 0, null::oid, null::aclitem[], null::"char", null, null
+  from (select c.oid, c.contype, c.condeferrable, c.condeferred, c.convalidated, pg_get_constraintdef(c.oid) as def,
+               quote_ident(c.conname) as q,
+               coalesce(quote_ident(rn.nspname) || '.' || quote_ident(r.relname),
+                        quote_ident(tn.nspname) || '.' || quote_ident(t.typname)) as oq,
+               coalesce(quote_ident(rn.nspname) || '.' || quote_ident(r.relname),
+                        'domain ' || quote_ident(tn.nspname) || '.' || quote_ident(t.typname)) as on_
+        from pg_constraint c
+             left join pg_class r on r.oid = c.conrelid left join pg_namespace rn on rn.oid = r.relnamespace
+             left join pg_type t on t.oid = c.contypid left join pg_namespace tn on tn.oid = t.typnamespace
+        where c.oid >= 16384
+          and ((r.oid is not null and {}) or (t.oid is not null and {}))
+        offset 0) x)SQL",
+                                     in_scope("r.relnamespace", "r.oid", "pg_class"),
+                                     in_scope("t.typnamespace", "t.oid", "pg_type")),
+      {{"type", "case x.contype when 'c' then 'check' when 'f' then 'foreign key' when 'p' then 'primary key' "
+                "when 'u' then 'unique' when 't' then 'trigger' when 'x' then 'exclusion' else x.contype::text end", true},
+       {"definition", "substr(x.def, 1, length(x.def) - case when x.condeferrable then 11 else 0 end "
+                      "- case when x.condeferred then 19 else 0 end - case when x.convalidated then 0 else 10 end)"},
+       {"validated", "x.convalidated", true},
+       {"deferrable", "case when not x.condeferrable then 'no' when x.condeferred then 'initially deferred' "
                       "else 'initially immediate' end", true}}));
 
-  b.push_back(with_props(R"SQL(
-  select 'index', i.q, 'index ' || i.q, @props, true,
-         'pg_class'::regclass, i.oid, 0, null, null, null, null, null
-  from pg_index x join rel i on i.oid = x.indexrelid join rel t on t.oid = x.indrelid
-  where x.indexrelid >= 16384)SQL",
+  b.push_back(with_props(fmt::format(R"SQL(
+  select 'index', x.q, 'index ' || x.q, @props, true,
+         'pg_class'::regclass, x.indexrelid, 0, null, null, null, null, null
+  from (select x.indexrelid, x.indisunique, x.indisprimary, x.indisvalid, x.indisreplident, x.indisclustered,
+               quote_ident(n.nspname) || '.' || quote_ident(i.relname) as q
+        from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid
+             join pg_namespace n on n.oid = t.relnamespace
+        where x.indexrelid >= 16384 and {}
+        offset 0) x)SQL",
+                                     in_scope("t.relnamespace", "t.oid", "pg_class")),
       {{"definition", "pg_get_indexdef(x.indexrelid)"},
        {"valid", "x.indisvalid", true},
        {"unique", "x.indisunique", true},
@@ -186,98 +223,118 @@ std::vector<std::string> base_branches() {
        {"replica identity", "case when x.indisreplident then 'true' end", true},
        {"clustered", "case when x.indisclustered then 'true' end", true}}));
 
-  b.push_back(with_props(R"SQL(
+  b.push_back(with_props(fmt::format(R"SQL(
   select case r.relkind when 'v' then 'view' else 'matview' end, r.q,
          case r.relkind when 'v' then 'view ' else 'materialized view ' end || r.q, @props, true,
          'pg_class'::regclass, r.oid, 0, r.relowner, r.relacl, 'r'::"char", r.q, null
-  from rel r where r.relkind in ('v', 'm'))SQL",
+  from {})SQL",
+                                     relations("'v', 'm'", "r")),
       {{"definition", "pg_get_viewdef(r.oid)"},
        {"options", "case when r.reloptions is not null then "
                    "(select array_agg(o order by o collate \"C\") from unnest(r.reloptions) o)::text end"},
        {"populated", "case when r.relkind = 'm' then r.relispopulated end", true}}));
 
-  // The state ("value") is last_value once nextval/setval(.., true) ran, absent after a reset.
-  b.push_back(with_props(R"SQL(
+  // Sequences, with their state ("value"): last_value once nextval/setval(.., true) ran,
+  // absent after a reset. "owned by": OWNED BY (deptype a) or identity (i).
+  b.push_back(with_props(fmt::format(R"SQL(
   select 'sequence', r.q, 'sequence ' || r.q, @props, true,
          'pg_class'::regclass, r.oid, 0, r.relowner, r.relacl, 's'::"char", 'sequence ' || r.q, null
-  from rel r join pg_sequence s on s.seqrelid = r.oid
-       -- OWNED BY (deptype a) or identity (i): the owning column
-       left join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = r.oid and d.objsubid = 0
-                            and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i') and d.refobjsubid > 0
-       left join pg_class oc on oc.oid = d.refobjid
-       left join pg_namespace on_ on on_.oid = oc.relnamespace
-       left join pg_attribute oa on oa.attrelid = d.refobjid and oa.attnum = d.refobjsubid)SQL",
-      {{"type", "format_type(s.seqtypid, null)", true},
-       {"start", "s.seqstart", true},
-       {"increment", "s.seqincrement", true},
-       {"min", "s.seqmin", true},
-       {"max", "s.seqmax", true},
-       {"cycle", "s.seqcycle", true},
-       {"cache", "s.seqcache", true},
+  from {}
+       left join lateral (
+         select quote_ident(on_.nspname) || '.' || quote_ident(oc.relname) || '.' || quote_ident(oa.attname) as col
+         from pg_depend d join pg_class oc on oc.oid = d.refobjid join pg_namespace on_ on on_.oid = oc.relnamespace
+              join pg_attribute oa on oa.attrelid = d.refobjid and oa.attnum = d.refobjsubid
+         where d.classid = 'pg_class'::regclass and d.objid = r.oid and d.objsubid = 0
+           and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i') and d.refobjsubid > 0
+         limit 1) o on true)SQL",
+                                     relations("'S'", "r", ", s.*", " join pg_sequence s on s.seqrelid = c.oid")),
+      {{"type", "format_type(r.seqtypid, null)", true},
+       {"start", "r.seqstart", true},
+       {"increment", "r.seqincrement", true},
+       {"min", "r.seqmin", true},
+       {"max", "r.seqmax", true},
+       {"cycle", "r.seqcycle", true},
+       {"cache", "r.seqcache", true},
        {"unlogged", "case when r.relpersistence = 'u' then 'true' end", true},
-       {"owned by", "quote_ident(on_.nspname) || '.' || quote_ident(oc.relname) || '.' || quote_ident(oa.attname)"},
+       {"owned by", "o.col"},
        {"value", "case when has_sequence_privilege(r.oid, 'SELECT,USAGE') then pg_sequence_last_value(r.oid)::text "
                  "else '(not readable)' end", true}}));
 
-  // Functions: SET options (search_path, ...) are one property each, so their keys are only
-  // known per row; the object is assembled by an ordered aggregate instead of props_sql.
-  b.push_back(R"SQL(
+  // Functions, procedures, aggregates. SET options (search_path, ...) are one property each,
+  // so their keys are only known per row: the object is assembled by an ordered aggregate.
+  b.push_back(fmt::format(R"SQL(
   select 'function', f.id, f.what || ' ' || f.id,
-         (select '{' || string_agg(to_json(kv.k)::text || ': ' || to_json(kv.v)::text, ', '
-                                   order by octet_length(kv.k), kv.k collate "C") || '}'
+         (select '{{' || string_agg(to_json(kv.k)::text || ': ' || to_json(kv.v)::text, ', '
+                                   order by octet_length(kv.k), kv.k collate "C") || '}}'
           from (values ('kind', f.what),
-                       ('arguments', pg_get_function_arguments(p.oid)),
-                       ('result', pg_get_function_result(p.oid)),
-                       ('language', l.lanname::text),
-                       ('body', case when p.prosqlbody is not null then pg_get_function_sqlbody(p.oid) else p.prosrc end),
-                       ('library', p.probin),
-                       ('volatility', case p.provolatile when 'i' then 'immutable' when 's' then 'stable' else 'volatile' end),
-                       ('strict', p.proisstrict::text),
-                       ('security definer', p.prosecdef::text),
-                       ('leakproof', p.proleakproof::text),
-                       ('parallel', case p.proparallel when 's' then 'safe' when 'r' then 'restricted' else 'unsafe' end),
-                       ('cost', p.procost::text),
-                       ('rows', case when p.proretset then p.prorows::text end)
+                       ('arguments', pg_get_function_arguments(f.oid)),
+                       ('result', pg_get_function_result(f.oid)),
+                       ('language', f.lanname::text),
+                       ('body', @body),
+                       ('library', f.probin),
+                       ('volatility', case f.provolatile when 'i' then 'immutable' when 's' then 'stable' else 'volatile' end),
+                       ('strict', f.proisstrict::text),
+                       ('security definer', f.prosecdef::text),
+                       ('leakproof', f.proleakproof::text),
+                       ('parallel', case f.proparallel when 's' then 'safe' when 'r' then 'restricted' else 'unsafe' end),
+                       ('cost', f.procost::text),
+                       ('rows', case when f.proretset then f.prorows::text end)
                 union all
-                select split_part(c, '=', 1), substr(c, strpos(c, '=') + 1) from unnest(p.proconfig) c) kv (k, v)
+                select split_part(c, '=', 1), substr(c, strpos(c, '=') + 1) from unnest(f.proconfig) c) kv (k, v)
           where kv.v is not null),
-         true, 'pg_proc'::regclass, p.oid, 0, p.proowner, p.proacl, 'f'::"char", f.what || ' ' || f.id, null
-  from pg_proc p join ns on ns.oid = p.pronamespace join pg_language l on l.oid = p.prolang
-       cross join lateral (select ns.q || '.' || quote_ident(p.proname) || '(' || oidvectortypes(p.proargtypes) || ')' as id,
-                                  case p.prokind when 'p' then 'procedure' when 'a' then 'aggregate'
-                                                 when 'w' then 'window function' else 'function' end as what) f
-  where p.oid >= 16384
-    and not exists (select from em where em.classid = 'pg_proc'::regclass and em.objid = p.oid)
-    -- constructors of range types and the like come with their type
-    and not exists (select from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'i'))SQL");
+         true, 'pg_proc'::regclass, f.oid, 0, f.proowner, f.proacl, 'f'::"char", f.what || ' ' || f.id, null
+  from (select p.oid, @prosqlbody p.prosrc, p.probin, p.provolatile, p.proisstrict, p.prosecdef, p.proleakproof,
+               p.proparallel, p.procost, p.proretset, p.prorows, p.proconfig, p.proowner, p.proacl, l.lanname,
+               quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || oidvectortypes(p.proargtypes) || ')' as id,
+               case p.prokind when 'p' then 'procedure' when 'a' then 'aggregate' when 'w' then 'window function'
+                              else 'function' end as what
+        from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
+        where p.oid >= 16384 and {}
+          -- constructors of range types and the like come with their type
+          and p.oid not in (select d.objid from pg_depend d where d.classid = 'pg_proc'::regclass and d.deptype = 'i')
+        offset 0) f)SQL",
+                          in_scope("p.pronamespace", "p.oid", "pg_proc")));
+  // SQL-standard bodies (BEGIN ATOMIC / RETURN) came with PostgreSQL 14.
+  b.back() = replace_all(b.back(), "@prosqlbody", version >= 140000 ? "p.prosqlbody," : "");
+  b.back() = replace_all(b.back(), "@body", version >= 140000 ? "case when f.prosqlbody is not null then "
+                                                                "pg_get_function_sqlbody(f.oid) else f.prosrc end"
+                                                              : "f.prosrc");
 
-  // Triggers (not the internal ones behind foreign keys).
-  b.push_back(with_props(R"SQL(
-  select 'trigger', r.q || '.' || quote_ident(t.tgname), 'trigger ' || quote_ident(t.tgname) || ' on ' || r.q, @props, true,
+  // Triggers (not the internal ones behind foreign keys), rules other than the ones views
+  // are made of, and policies, each on a relation in scope.
+  auto on_relation = [](std::string_view catalog, std::string_view alias, std::string_view relid,
+                        std::string_view columns, std::string_view where) {
+    return fmt::format(
+        "(select {0}.oid, {1}, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as rq\n"
+        "        from {2} {0} join pg_class c on c.oid = {0}.{3} join pg_namespace n on n.oid = c.relnamespace\n"
+        "        where {0}.oid >= 16384 and {4} and {5}\n"
+        "        offset 0) {0}",
+        alias, columns, catalog, relid, where, in_scope("c.relnamespace", "c.oid", "pg_class"));
+  };
+  b.push_back(with_props(fmt::format(R"SQL(
+  select 'trigger', t.rq || '.' || t.q, 'trigger ' || t.q || ' on ' || t.rq, @props, true,
          'pg_trigger'::regclass, t.oid, 0, null, null, null, null, null
-  from pg_trigger t join rel r on r.oid = t.tgrelid
-  where t.oid >= 16384 and not t.tgisinternal)SQL",
+  from {})SQL",
+                                     on_relation("pg_trigger", "t", "tgrelid", "t.tgenabled, quote_ident(t.tgname) as q",
+                                                 "not t.tgisinternal")),
       {{"definition", "pg_get_triggerdef(t.oid)"}, {"enabled", fmt::format(kEnabled, "t.tgenabled"), true}}));
 
-  // Rules other than the ones views are made of.
-  b.push_back(with_props(R"SQL(
-  select 'rule', r.q || '.' || quote_ident(w.rulename), 'rule ' || quote_ident(w.rulename) || ' on ' || r.q, @props, true,
+  b.push_back(with_props(fmt::format(R"SQL(
+  select 'rule', w.rq || '.' || w.q, 'rule ' || w.q || ' on ' || w.rq, @props, true,
          'pg_rewrite'::regclass, w.oid, 0, null, null, null, null, null
-  from pg_rewrite w join rel r on r.oid = w.ev_class
-  where w.oid >= 16384 and w.rulename <> '_RETURN')SQL",
+  from {})SQL",
+                                     on_relation("pg_rewrite", "w", "ev_class", "w.ev_enabled, quote_ident(w.rulename) as q",
+                                                 "w.rulename <> '_RETURN'")),
       {{"definition", "pg_get_ruledef(w.oid)"}, {"enabled", fmt::format(kEnabled, "w.ev_enabled"), true}}));
 
-  // Row level security, when enabled or forced.
-  b.push_back(with_props(R"SQL(
-  select 'rls', r.q, 'RLS on ' || r.q, @props, true, null, null, null, null, null, null, null, null
-  from rel r where r.relkind in ('r', 'p') and (r.relrowsecurity or r.relforcerowsecurity))SQL",
-      {{"enabled", "r.relrowsecurity", true}, {"forced", "r.relforcerowsecurity", true}}));
-
-  b.push_back(with_props(R"SQL(
-  select 'policy', r.q || '.' || quote_ident(p.polname), 'policy ' || quote_ident(p.polname) || ' on ' || r.q, @props, true,
+  b.push_back(with_props(fmt::format(R"SQL(
+  select 'policy', p.rq || '.' || p.q, 'policy ' || p.q || ' on ' || p.rq, @props, true,
          'pg_policy'::regclass, p.oid, 0, null, null, null, null, null
-  from pg_policy p join rel r on r.oid = p.polrelid
-  where p.oid >= 16384)SQL",
+  from {})SQL",
+                                     on_relation("pg_policy", "p", "polrelid",
+                                                 "p.polcmd, p.polpermissive, p.polroles, p.polqual, p.polwithcheck, p.polrelid, "
+                                                 "quote_ident(p.polname) as q",
+                                                 "true")),
       {{"command", "case p.polcmd when 'r' then 'SELECT' when 'a' then 'INSERT' when 'w' then 'UPDATE' "
                    "when 'd' then 'DELETE' else 'ALL' end", true},
        {"permissive", "p.polpermissive", true},
@@ -286,39 +343,53 @@ std::vector<std::string> base_branches() {
        {"USING", "pg_get_expr(p.polqual, p.polrelid)"},
        {"WITH CHECK", "pg_get_expr(p.polwithcheck, p.polrelid)"}}));
 
-  b.push_back(with_props(R"SQL(
-  select 'enum', t.q, 'enum ' || t.q, @props, true,
-         'pg_type'::regclass, t.oid, 0, t.typowner, t.typacl, 'T'::"char", 'type ' || t.q, null
-  from typ t where t.typtype = 'e')SQL",
-      {{"labels", "(select array_agg(e.enumlabel order by e.enumsortorder) from pg_enum e where e.enumtypid = t.oid)"}}));
+  // Row level security, when enabled or forced.
+  b.push_back(with_props(fmt::format(R"SQL(
+  select 'rls', r.q, 'RLS on ' || r.q, @props, true, null, null, null, null, null, null, null, null
+  from {}
+  where r.relrowsecurity or r.relforcerowsecurity)SQL",
+                                     relations("'r', 'p'", "r")),
+      {{"enabled", "r.relrowsecurity", true}, {"forced", "r.relforcerowsecurity", true}}));
 
-  b.push_back(with_props(R"SQL(
-  select 'domain', t.q, 'domain ' || t.q, @props, true,
+  // Enums, domains, standalone composite types and ranges (not rowtypes, not arrays).
+  auto type_props = [](char typtype) -> std::string {
+    switch (typtype) {
+      case 'e':
+        return props_sql({{"labels", "(select array_agg(e.enumlabel order by e.enumsortorder) from pg_enum e "
+                                     "where e.enumtypid = t.oid)"}});
+      case 'd':
+        return props_sql({{"type", "format_type(t.typbasetype, t.typtypmod)"},
+                          {"default", "t.typdefault"},
+                          {"not null", "t.typnotnull", true},
+                          {"collation", "case when t.typcollation not in (0, 100) then t.typcollation::regcollation::text end"}});
+      case 'c':
+        return props_sql(
+            {{"attributes",
+              "(select string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod) || "
+              "case when a.attcollation not in (0, 100) then ' COLLATE ' || a.attcollation::regcollation::text else '' end, "
+              "', ' order by a.attnum) from pg_attribute a where a.attrelid = t.typrelid and a.attnum > 0 "
+              "and not a.attisdropped)"}});
+      default:
+        return props_sql({{"subtype", "format_type(rg.rngsubtype, null)"},
+                          {"subtype opclass", "(select oc.opcname from pg_opclass oc where oc.oid = rg.rngsubopc)"},
+                          {"canonical", "nullif(rg.rngcanonical::regproc::text, '-')"},
+                          {"subtype diff", "nullif(rg.rngsubdiff::regproc::text, '-')"},
+                          {"collation", "case when rg.rngcollation not in (0, 100) then rg.rngcollation::regcollation::text end"}});
+    }
+  };
+  b.push_back(fmt::format(R"SQL(
+  select case t.typtype when 'e' then 'enum' when 'd' then 'domain' when 'c' then 'composite' else 'range' end, t.q,
+         case t.typtype when 'e' then 'enum ' when 'd' then 'domain ' when 'c' then 'composite type ' else 'range type ' end || t.q,
+         case t.typtype when 'e' then {} when 'd' then {} when 'c' then {} else {} end, true,
          'pg_type'::regclass, t.oid, 0, t.typowner, t.typacl, 'T'::"char", 'type ' || t.q, null
-  from typ t where t.typtype = 'd')SQL",
-      {{"type", "format_type(t.typbasetype, t.typtypmod)"},
-       {"default", "t.typdefault"},
-       {"not null", "t.typnotnull", true},
-       {"collation", "case when t.typcollation not in (0, 100) then t.typcollation::regcollation::text end"}}));
-
-  b.push_back(with_props(R"SQL(
-  select 'composite', t.q, 'composite type ' || t.q, @props, true,
-         'pg_type'::regclass, t.oid, 0, t.typowner, t.typacl, 'T'::"char", 'type ' || t.q, null
-  from typ t where t.typtype = 'c')SQL",
-      {{"attributes",
-        "(select string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod) || "
-        "case when a.attcollation not in (0, 100) then ' COLLATE ' || a.attcollation::regcollation::text else '' end, "
-        "', ' order by a.attnum) from pg_attribute a where a.attrelid = t.typrelid and a.attnum > 0 and not a.attisdropped)"}}));
-
-  b.push_back(with_props(R"SQL(
-  select 'range', t.q, 'range type ' || t.q, @props, true,
-         'pg_type'::regclass, t.oid, 0, t.typowner, t.typacl, 'T'::"char", 'type ' || t.q, null
-  from typ t join pg_range rg on rg.rngtypid = t.oid where t.typtype = 'r')SQL",
-      {{"subtype", "format_type(rg.rngsubtype, null)"},
-       {"subtype opclass", "(select oc.opcname from pg_opclass oc where oc.oid = rg.rngsubopc)"},
-       {"canonical", "nullif(rg.rngcanonical::regproc::text, '-')"},
-       {"subtype diff", "nullif(rg.rngsubdiff::regproc::text, '-')"},
-       {"collation", "case when rg.rngcollation not in (0, 100) then rg.rngcollation::regcollation::text end"}}));
+  from (select t.oid, t.typtype, t.typowner, t.typacl, t.typrelid, t.typbasetype, t.typtypmod, t.typdefault, t.typnotnull,
+               t.typcollation, quote_ident(n.nspname) || '.' || quote_ident(t.typname) as q
+        from pg_type t join pg_namespace n on n.oid = t.typnamespace left join pg_class c on c.oid = t.typrelid
+        where t.oid >= 16384 and (t.typtype in ('e', 'd', 'r') or c.relkind = 'c') and {}
+        offset 0) t
+       left join pg_range rg on rg.rngtypid = t.oid)SQL",
+                          type_props('e'), type_props('d'), type_props('c'), type_props('r'),
+                          in_scope("t.typnamespace", "t.oid", "pg_type")));
 
   // Extensions: their member objects are left out of the model; name and version cover them.
   b.push_back(with_props(R"SQL(
@@ -340,11 +411,11 @@ std::vector<std::string> base_branches() {
                                            ', ' order by a.privilege_type collate "C") as privs
                          from aclexplode(x.defaclacl) a group by 1) g), '{}'),
          true, null, null, null, null, null, null, null, null
-  from (select quote_ident(pg_get_userbyid(da.defaclrole)) as role, ns.q as nsp, da.defaclacl,
+  from (select quote_ident(pg_get_userbyid(da.defaclrole)) as role, quote_ident(n.nspname) as nsp, da.defaclacl,
                case da.defaclobjtype when 'r' then 'tables' when 'S' then 'sequences' when 'f' then 'functions'
                                      when 'T' then 'types' when 'n' then 'schemas' else da.defaclobjtype::text end as objtype
-        from pg_default_acl da left join ns on ns.oid = da.defaclnamespace
-        where da.defaclnamespace = 0 or ns.oid is not null) x)SQL");
+        from pg_default_acl da left join pg_namespace n on n.oid = da.defaclnamespace
+        where da.defaclnamespace = 0 or da.defaclnamespace not in (select oid from xns)) x)SQL");
 
   b.push_back(with_props(R"SQL(
   select 'publication', quote_ident(p.pubname), 'publication ' || quote_ident(p.pubname), @props, true,
@@ -354,21 +425,26 @@ std::vector<std::string> base_branches() {
        {"publish", "concat_ws(', ', case when p.pubinsert then 'insert' end, case when p.pubupdate then 'update' end, "
                    "case when p.pubdelete then 'delete' end, case when p.pubtruncate then 'truncate' end)", true},
        {"via root", "p.pubviaroot", true},
-       {"tables", "(select string_agg(t, ', ' order by t collate \"C\") from ("
-                  "select quote_ident(tn.nspname) || '.' || quote_ident(tc.relname) "
-                  "|| coalesce(' (' || (select string_agg(quote_ident(a.attname), ', ' order by a.attnum) from pg_attribute a "
-                  "where a.attrelid = pr.prrelid and a.attnum = any (pr.prattrs)) || ')', '') "
-                  "|| coalesce(' WHERE (' || pg_get_expr(pr.prqual, pr.prrelid) || ')', '') as t "
-                  "from pg_publication_rel pr join pg_class tc on tc.oid = pr.prrelid "
-                  "join pg_namespace tn on tn.oid = tc.relnamespace where pr.prpubid = p.oid) pt)"},
-       {"schemas", "(select string_agg(quote_ident(pn.nspname), ', ' order by quote_ident(pn.nspname) collate \"C\") "
-                   "from pg_publication_namespace pp join pg_namespace pn on pn.oid = pp.pnnspid where pp.pnpubid = p.oid)"}}));
+       // Column lists, row filters and schemas came with PostgreSQL 15.
+       {"tables", fmt::format("(select string_agg(t, ', ' order by t collate \"C\") from ("
+                              "select quote_ident(tn.nspname) || '.' || quote_ident(tc.relname) {} as t "
+                              "from pg_publication_rel pr join pg_class tc on tc.oid = pr.prrelid "
+                              "join pg_namespace tn on tn.oid = tc.relnamespace where pr.prpubid = p.oid) pt)",
+                              version < 150000 ? ""
+                                               : "|| coalesce(' (' || (select string_agg(quote_ident(a.attname), ', ' "
+                                                 "order by a.attnum) from pg_attribute a where a.attrelid = pr.prrelid "
+                                                 "and a.attnum = any (pr.prattrs)) || ')', '') "
+                                                 "|| coalesce(' WHERE (' || pg_get_expr(pr.prqual, pr.prrelid) || ')', '')")},
+       {"schemas", version < 150000
+                       ? "null"
+                       : "(select string_agg(quote_ident(pn.nspname), ', ' order by quote_ident(pn.nspname) collate \"C\") "
+                         "from pg_publication_namespace pp join pg_namespace pn on pn.oid = pp.pnnspid where pp.pnpubid = p.oid)"}}));
 
   b.push_back(with_props(R"SQL(
   select 'event_trigger', quote_ident(e.evtname), 'event trigger ' || quote_ident(e.evtname), @props, true,
          'pg_event_trigger'::regclass, e.oid, 0, e.evtowner, null, null, null, null
   from pg_event_trigger e
-  where not exists (select from em where em.classid = 'pg_event_trigger'::regclass and em.objid = e.oid))SQL",
+  where e.oid not in (select objid from em where classid = 'pg_event_trigger'::regclass))SQL",
       {{"event", "e.evtevent"},
        {"function", "e.evtfoid::regproc::text"},
        {"tags", "e.evttags::text"},
@@ -386,19 +462,21 @@ lines (kind, id, label, props) as (
          '{"owner": ' || to_json(pg_get_userbyid(b.owner)::text)::text || '}'
   from base b where b.main and b.owner is not null and b.kind <> 'column'
   union all
-  -- comments: the range scan finds the comments on user objects, the second part the ones
-  -- on initdb's objects (public schema, plpgsql)
+  -- comments: a hashed membership test first (NOT NOT IN: never turned into a join) over the
+  -- comments on user objects, then one index probe per commented object; initdb's objects
+  -- (public schema, plpgsql) are probed directly
   select 'comment', b.kind || ' ' || b.id, 'comment on ' || b.label, '{"text": ' || to_json(d.description)::text || '}'
-  from pg_description d join base b on b.objid = d.objoid and b.classid = d.classoid and b.subid = d.objsubid
-  where d.objoid >= 16384
+  from base b
+       cross join lateral (select d.description from pg_description d
+                           where d.objoid = b.objid and d.classoid = b.classid and d.objsubid = b.subid offset 0) d
+  where b.classid is not null
+    and (b.objid < 16384 or not ((b.objid, b.classid, b.subid) not in
+                                 (select d.objoid, d.classoid, d.objsubid from pg_description d where d.objoid >= 16384)))
   union all
-  select 'comment', b.kind || ' ' || b.id, 'comment on ' || b.label, '{"text": ' || to_json(d.description)::text || '}'
-  from base b join pg_description d on d.objoid = b.objid and d.classoid = b.classid and d.objsubid = b.subid
-  where b.objid < 16384
-  union all
-  -- grants: one object per (object, grantee, privilege). No ACL means the built-in defaults
-  -- (EXECUTE to PUBLIC on functions, ...), so a REVOKE shows as a removed grant. The owner's
-  -- own privileges are left out: ownership is its own object.
+  -- grants: one object per (object, grantee, privilege). No ACL means the built-in defaults,
+  -- which only grant to others than the owner on functions and types (EXECUTE / USAGE to
+  -- PUBLIC), so a REVOKE shows as a removed grant. The owner's own privileges are left out:
+  -- ownership is its own object.
   select 'grant', g.kind || ' ' || g.id || ' / ' || g.grantee || ' / ' || g.priv,
          'grant ' || g.priv || coalesce(' (' || g.gcol || ')', '') || ' on ' || g.gon || ' to ' || g.grantee,
          '{"grantable": "' || g.grantable::text || '"}'
@@ -406,7 +484,7 @@ lines (kind, id, label, props) as (
                case when a.grantee = 0 then 'PUBLIC' else pg_get_userbyid(a.grantee)::text end as grantee,
                bool_or(a.is_grantable) as grantable
         from base b cross join lateral aclexplode(coalesce(b.acl, acldefault(b.acltype, b.owner))) a
-        where b.gon is not null and a.grantee <> b.owner
+        where b.gon is not null and (b.acl is not null or b.acltype in ('f', 'T')) and a.grantee <> b.owner
         group by 1, 2, 3, 4, 5, 6) g
 ))SQL";
 
@@ -430,50 +508,58 @@ cross join lateral (
 cross join lateral (
   with)SQL";
 
-// What the two entry points select from the lines.
+// What the two entry points select from the lines. Capture gets the UTF-8 bytes digest
+// hashes, hex encoded: the same bytes whatever the client encoding (a bytea would be printed
+// after the statement has given the session its bytea_output back).
 constexpr std::string_view kDigestTail = R"SQL(
   select encode(sha256(convert_to(coalesce(string_agg(l.line, E'\n'
            order by l.kind collate "C", l.id collate "C", l.line collate "C"), ''), 'UTF8')), 'hex') as hash,
          count(*) as objects
   from (select kind, id, '["' || kind || '", ' || to_json(id)::text || ', ' || to_json(label)::text || ', ' || props || ']'
-          as line from lines) l
+          as line from lines offset 0) l
   where s1.pinned is not null
   offset 0) r)SQL";
 
 constexpr std::string_view kCaptureTail = R"SQL(
-  select coalesce(string_agg(l.line, E'\n' order by l.kind collate "C", l.id collate "C", l.line collate "C"), '') as lines,
+  select encode(convert_to(coalesce(string_agg(l.line, E'\n'
+           order by l.kind collate "C", l.id collate "C", l.line collate "C"), ''), 'UTF8'), 'hex') as lines,
          count(*) as objects
   from (select kind, id, '["' || kind || '", ' || to_json(id)::text || ', ' || to_json(label)::text || ', ' || props || ']'
-          as line from lines) l
+          as line from lines offset 0) l
   where s1.pinned is not null
   offset 0) r)SQL";
 
-std::string replace_all(std::string s, std::string_view from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-  return s;
-}
+// A generated statement and the name it is prepared under (derived from its text).
+struct Statement {
+  std::string name, sql;
+};
 
-// The statement for `tail`, with the excluded schemas inlined as literals (no parameters,
-// so a prepared statement gets its generic plan at once).
-std::string statement(std::string_view tail, const Options& opt) {
-  static const std::string body = [] {
-    std::string s(kHead);
-    s += kScopes;
-    s += ",\nbase (kind, id, label, props, main, classid, objid, subid, owner, acl, acltype, gon, gcol) as (";
-    auto branches = base_branches();
-    for (size_t i = 0; i < branches.size(); ++i) s += (i ? "\n  union all" : "") + branches[i];
-    s += "\n),";
-    s += kDerived;
-    return s;
-  }();
+// The statement for `tail` on a server of `version`, with the excluded schemas inlined as
+// literals: no parameters, so a prepared statement gets its generic plan at once. Built
+// once per (tail, version, exclusions).
+const Statement& statement(std::string_view tail, const Options& opt, int version) {
+  static std::mutex mu;
+  static std::map<std::tuple<std::string_view, int, std::vector<std::string>>, Statement> cache;
+  std::lock_guard lock(mu);
+  auto key = std::make_tuple(tail, version, opt.exclude_schemas);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  std::string s(kHead);
+  s += kScopes;
+  s += ",\nbase (kind, id, label, props, main, classid, objid, subid, owner, acl, acltype, gon, gcol) as (";
+  auto branches = base_branches(version);
+  for (size_t i = 0; i < branches.size(); ++i) s += (i ? "\n  union all" : "") + branches[i];
+  s += "\n),";
+  s += kDerived;
+  s += tail;
   std::string exclude;
   for (auto& name : opt.exclude_schemas) exclude += (exclude.empty() ? "" : ", ") + pg::quote_literal(name);
-  exclude = exclude.empty() ? "'{}'::text[]" : "array[" + exclude + "]::text[]";
-  return replace_all(body, "@exclude", exclude) + std::string(tail);
+  s = replace_all(std::move(s), "@exclude", exclude.empty() ? "'{}'::text[]" : "array[" + exclude + "]::text[]");
+  auto name = "belay_fingerprint_" + sha256_hex(s).substr(0, 16);
+  return cache.emplace(key, Statement{std::move(name), std::move(s)}).first->second;
 }
 
-// Prepared digest statements per live connection: (connection object, backend pid, name).
-// A statement found missing anyway (DISCARD ALL in a migration, a pooler) is prepared again.
+// Statements prepared per live connection: (connection object, backend pid, name). One found
+// missing anyway (DISCARD ALL in a migration, a pooler) is prepared again.
 std::mutex prepared_mu;
 std::set<std::tuple<const void*, int, std::string>> prepared;
 
@@ -491,18 +577,49 @@ void set_prepared(pg::Conn& conn, const std::string& name, bool yes) {
   prepared.insert({&conn, conn.backend_pid(), name});
 }
 
+// Runs `st` as a prepared statement: one round trip once it is prepared on the connection.
+Result<pg::Rows> run_prepared(pg::Conn& conn, const Statement& st) {
+  auto prepare = [&]() -> Status {
+    // Another pg::Conn object on the same session may have prepared it already.
+    BELAY_ASSIGN(auto have, conn.query("select 1 from pg_prepared_statements where name = $1", {st.name}));
+    if (have.size() == 0) BELAY_TRY(conn.exec("prepare " + st.name + " as " + st.sql));
+    set_prepared(conn, st.name, true);
+    return ok_status();
+  };
+  if (!is_prepared(conn, st.name)) BELAY_TRY(prepare());
+  auto rows = conn.query("execute " + st.name);
+  if (!rows.ok() && rows.error().sqlstate == "26000") {  // invalid_sql_statement_name: deallocated meanwhile
+    set_prepared(conn, st.name, false);
+    BELAY_TRY(prepare());
+    rows = conn.query("execute " + st.name);
+  }
+  return rows;
+}
+
 Error annotate(Error e, std::string_view what) {
   e.message = fmt::format("cannot {} the schema fingerprint: {}", what, e.message);
   return e;
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
 }  // namespace
 
 Result<Model> capture(pg::Conn& conn, const Options& opt) {
-  auto rows = conn.query(statement(kCaptureTail, opt));
+  auto rows = run_prepared(conn, statement(kCaptureTail, opt, conn.server_version()));
   if (!rows.ok()) return annotate(std::move(rows).error(), "capture");
+  std::string hex = rows->get(0, 0);
+  std::string text(hex.size() / 2, '\0');
+  for (size_t i = 0; i < text.size(); ++i) {
+    int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return Error::failure("schema fingerprint: the server sent malformed hex");
+    text[i] = static_cast<char>(hi << 4 | lo);
+  }
   Model m;
-  std::string text = rows->get(0, 0);
   m.hash = sha256_hex(text);
   m.objects.reserve(std::stoul(rows->get(0, 1)));
   std::string_view rest = text;
@@ -522,27 +639,7 @@ Result<Model> capture(pg::Conn& conn, const Options& opt) {
 }
 
 Result<Digest> digest(pg::Conn& conn, const Options& opt) {
-  auto sql = statement(kDigestTail, opt);
-  auto name = "belay_fingerprint_" + sha256_hex(sql).substr(0, 16);
-  auto run = [&]() { return conn.query("execute " + name); };
-  auto prepare = [&]() -> Status {
-    // Another belay::pg::Conn object on the same session may have prepared it already.
-    BELAY_ASSIGN(auto have, conn.query("select 1 from pg_prepared_statements where name = $1", {name}));
-    if (have.size() == 0) BELAY_TRY(conn.exec("prepare " + name + " as " + sql));
-    set_prepared(conn, name, true);
-    return ok_status();
-  };
-  if (!is_prepared(conn, name)) {
-    auto st = prepare();
-    if (!st.ok()) return annotate(std::move(st).error(), "compute");
-  }
-  auto rows = run();
-  if (!rows.ok() && rows.error().sqlstate == "26000") {  // invalid_sql_statement_name: deallocated meanwhile
-    set_prepared(conn, name, false);
-    auto st = prepare();
-    if (!st.ok()) return annotate(std::move(st).error(), "compute");
-    rows = run();
-  }
+  auto rows = run_prepared(conn, statement(kDigestTail, opt, conn.server_version()));
   if (!rows.ok()) return annotate(std::move(rows).error(), "compute");
   return Digest{rows->get(0, 0), static_cast<size_t>(std::stoull(rows->get(0, 1)))};
 }

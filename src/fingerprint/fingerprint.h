@@ -17,8 +17,8 @@ namespace belay::fingerprint {
 // order; `props` are its canonical properties (every value a string).
 struct Object {
   std::string kind;   // schema, table, column, constraint, index, view, matview, function, trigger,
-                      // sequence, enum, domain, composite, extension, rls, policy, grant,
-                      // default_acl, comment, publication, owner
+                      // rule, sequence, enum, domain, composite, range, extension, rls, policy,
+                      // grant, default_acl, comment, publication, event_trigger, owner
   std::string id;     // e.g. "public.t", "public.t.owner", "public.t_owner_idx", "public.f(integer, text)"
   std::string label;  // reviewer text, e.g. "index public.t_owner_idx", "policy t_owner on public.t"
   std::map<std::string, std::string> props;  // e.g. {"definition": "CREATE INDEX ..."}, {"USING": "..."}
