@@ -9,36 +9,22 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 belay="${BELAY:-$root/build/belay}"
 n="${N:-500}"; rounds="${ROUNDS:-5}"
-work="$(mktemp -d /tmp/belay-bench.XXXXXX)"; chmod 755 "$work"
-trap '"$belay" -C "$work" db stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-
-mkdir -p "$work/proj"
-"$root/bench/gen_migrations.sh" "$work/proj/migrations" "$n"
-printf '[migrations]\ndir = "migrations"\n' > "$work/proj/belay.toml"
-# One file with every up (and every down, newest first) for the floor.
-cat $(ls "$work/proj/migrations"/*.sql | grep -v '\.down\.sql$' | sort) > "$work/all_up.sql"
-cat $(ls "$work/proj/migrations"/*.down.sql | sort -r) > "$work/all_down.sql"
-
-"$belay" -C "$work" db start >/dev/null
-admin="$("$belay" -C "$work" db url --database postgres)"
-fresh() { psql -X -q -o /dev/null "$admin" -c "drop database if exists $1 with (force)" -c "create database $1 template belay_template" >/dev/null 2>&1; }
-now() { date +%s.%N; }
-secs() { echo "$2 - $1" | bc -l; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+source "$root/bench/lib.sh"
+bench_project "$n"
 
 # The floor and belay run back to back in every round, in alternating order, and each
 # round gives its own ratio: on a shared machine the load drifts between rounds, so the
 # median of per-round ratios is steadier than a ratio of medians.
 declare -a floor_up floor_down migrate rollback loop r_up r_down
 run_floor() {
-  fresh bench_floor; local url="${admin%%\?*}"; url="${url%/*}/bench_floor?${admin#*\?}"
+  fresh bench_floor; local url="$(db_url bench_floor)"
   local t0 t1 t2
   t0=$(now); psql -X -q -v ON_ERROR_STOP=1 -f "$work/all_up.sql" "$url" >/dev/null; t1=$(now)
   psql -X -q -v ON_ERROR_STOP=1 -f "$work/all_down.sql" "$url" >/dev/null; t2=$(now)
   fu_r=$(secs "$t0" "$t1"); fd_r=$(secs "$t1" "$t2")
 }
 run_belay() {
-  fresh bench_belay; local burl="${admin%%\?*}"; burl="${burl%/*}/bench_belay?${admin#*\?}"
+  fresh bench_belay; local burl; burl="$(db_url bench_belay)"
   local t0 t1 t2 left
   t0=$(now); "$belay" -C "$work/proj" --target "$burl" migrate >/dev/null; t1=$(now)
   "$belay" -C "$work/proj" --target "$burl" rollback --to 0 >/dev/null; t2=$(now)
@@ -51,7 +37,7 @@ for ((r = 1; r <= rounds; r++)); do
   floor_up+=("$fu_r"); floor_down+=("$fd_r"); migrate+=("$bu_r"); rollback+=("$bd_r")
   r_up+=("$(echo "$bu_r / $fu_r" | bc -l)"); r_down+=("$(echo "$bd_r / $fd_r" | bc -l)")
   if [ "$r" -eq 1 ]; then  # the per-file loop is slow: one round is enough for scale
-    fresh bench_loop; lurl="${admin%%\?*}"; lurl="${lurl%/*}/bench_loop?${admin#*\?}"
+    fresh bench_loop; lurl="$(db_url bench_loop)"
     t0=$(now)
     for f in $(ls "$work/proj/migrations"/*.sql | grep -v '\.down\.sql$' | sort); do
       psql -X -q -v ON_ERROR_STOP=1 -f "$f" "$lurl" >/dev/null

@@ -7,23 +7,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 belay="${BELAY:-$root/build/belay}"
 n="${N:-500}"; rounds="${ROUNDS:-3}"
-work="$(mktemp -d /tmp/belay-rbench.XXXXXX)"; chmod 755 "$work"
-trap '"$belay" -C "$work/proj" db stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-
-mkdir -p "$work/proj"
-"$root/bench/gen_migrations.sh" "$work/proj/migrations" "$n"
-printf '[migrations]\ndir = "migrations"\n' > "$work/proj/belay.toml"
-cat $(ls "$work/proj/migrations"/*.sql | grep -v '\.down\.sql$' | sort) > "$work/all_up.sql"
-
-"$belay" -C "$work/proj" db start >/dev/null
-admin="$("$belay" -C "$work/proj" db url --database postgres)"
-fresh() { psql -X -q -o /dev/null "$admin" -c "drop database if exists $1 with (force)" -c "create database $1 template belay_template" >/dev/null 2>&1; }
-now() { date +%s.%N; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+source "$root/bench/lib.sh"
+bench_project "$n"
 
 declare -a floor reh ratio
 for ((r = 1; r <= rounds; r++)); do
-  fresh bench_floor; url="${admin%%\?*}"; url="${url%/*}/bench_floor?${admin#*\?}"
+  fresh bench_floor; url="$(db_url bench_floor)"
   t0=$(now); psql -X -q -v ON_ERROR_STOP=1 -f "$work/all_up.sql" "$url" >/dev/null; t1=$(now)
   f=$(echo "$t1 - $t0" | bc -l)
   t0=$(now); "$belay" -C "$work/proj" rehearse --no-evidence --json > "$work/rehearse.json"; t1=$(now)
