@@ -37,7 +37,9 @@ cmake_args=(-S . -B "$build" -G Ninja)
 [ -n "${BELAY_CMAKE_ARGS:-}" ] && cmake_args+=(${BELAY_CMAKE_ARGS})
 echo "==> building in $build"
 cmake "${cmake_args[@]}" >/dev/null
-cmake --build "$build" -j "$(nproc)"
+targets=()
+[ "$mode" = demo ] && targets=(--target belay)   # the demo needs only the binary
+cmake --build "$build" -j "$(nproc)" "${targets[@]}"
 
 case "$mode" in
   demo)
