@@ -40,6 +40,23 @@ int cmd_status(const Global& g, bool live) {
   }
   // Live drift is refused-class: the schema no longer matches what migrations built.
   int rc = drift && drift->drifted ? static_cast<int>(ExitCode::refused) : 0;
+  // A check of a database is evidence too (seed 002 keeps every status listing).
+  auto rec = Recorder::open(g, *s, "status");
+  if (!rec.ok()) return report_error(rec.error());
+  rec->json_file("status.json", {{"migrations", status_json(*st)}});
+  std::string md = fmt::format("# belay status\n\n- target: `{}`\n- {} applied, {} pending, {} need attention\n",
+                               s->target.display, applied, pending, problems);
+  for (auto& e : *st)
+    if (e.state != "applied" && e.state != "pending") md += fmt::format("- `{}_{}`: {} {}\n", e.version, e.name, e.state, e.detail);
+  if (drift) {
+    rec->json_file("live.json", {{"version", drift->version}, {"recorded_fingerprint", drift->recorded_hash},
+                                 {"live_fingerprint", drift->live_hash}, {"drifted", drift->drifted},
+                                 {"changes", drift->changes}});
+    md += drift->drifted ? "\n## Live drift\n\nThe schema changed outside migrations since `" + drift->version + "`:\n\n"
+                         : "\nLive schema matches the fingerprint recorded after `" + drift->version + "`.\n";
+    for (auto& c : drift->changes) md += "- " + c + "\n";
+  }
+  rec->finish(rc == 0 ? "ok" : "drift", md);
   if (out().json) {
     nlohmann::json j = {{"target", s->target.display},
                         {"layout", s->set.layout},

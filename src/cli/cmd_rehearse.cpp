@@ -76,6 +76,11 @@ int cmd_fingerprint(const Global& g, bool list) {
   if (!s.ok()) return report_error(s.error());
   auto m = fingerprint::capture(*s->conn);
   if (!m.ok()) return report_error(m.error());
+  auto rec = Recorder::open(g, *s, "fingerprint");
+  if (!rec.ok()) return report_error(rec.error());
+  rec->json_file("fingerprint.json", fingerprint::to_json(*m));
+  rec->finish("ok", fmt::format("# belay fingerprint\n\n- target: `{}`\n- fingerprint: `{}`\n- objects: {}\n",
+                                s->target.display, m->hash, m->size()));
   if (out().json) {
     nlohmann::json j = {{"hash", m->hash}, {"objects", m->size()}, {"target", s->target.display}};
     if (list) j["model"] = fingerprint::to_json(*m);
@@ -98,6 +103,18 @@ int cmd_diff(const Global& g, const std::string& from, const std::string& to, bo
   auto b = model_of(to, *s, shadows, to_shown);
   if (!b.ok()) return report_error(b.error());
   auto changes = fingerprint::diff(*a, *b);
+  auto rec = Recorder::open(g, *s, "diff");
+  if (!rec.ok()) return report_error(rec.error());
+  std::string md = fmt::format("# belay diff\n\n- from: `{}` (`{}`)\n- to: `{}` (`{}`)\n\n", from_shown, a->hash,
+                               to_shown, b->hash);
+  nlohmann::json recorded = nlohmann::json::array();
+  for (auto& c : changes) {
+    md += "- " + c.describe() + "\n";
+    recorded.push_back(fingerprint::to_json(c));
+  }
+  if (changes.empty()) md += "No differences.\n";
+  rec->json_file("diff.json", {{"from", from_shown}, {"to", to_shown}, {"changes", recorded}});
+  rec->finish(changes.empty() ? "equal" : "different", md);
   if (out().json) {
     nlohmann::json arr = nlohmann::json::array();
     for (auto& c : changes) {

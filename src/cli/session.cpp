@@ -124,6 +124,9 @@ void Recorder::status(const std::string& name, pg::Conn& conn, const migrate::Mi
 
 void Recorder::run_report(const migrate::RunReport& rep, const migrate::MigrationSet& set) {
   if (!run_) return;
+  // One file for every step (a reviewer reads one document, and a 500-migration run
+  // does not write 500 files), one event per step.
+  nlohmann::json steps = nlohmann::json::array();
   for (auto& st : rep.steps) {
     auto j = step_json(st);
     // The exact statements that ran, with their file positions.
@@ -138,10 +141,11 @@ void Recorder::run_report(const migrate::RunReport& rep, const migrate::Migratio
         j["checksum"] = script->checksum;
       }
     }
-    json_file(fmt::format("migrations/{}_{}.{}.json", st.version, st.name, st.direction), j);
+    steps.push_back(std::move(j));
     event("step", {{"version", st.version}, {"name", st.name}, {"direction", st.direction},
                    {"outcome", st.outcome}, {"duration_ms", st.duration_ms}, {"attempts", st.attempts}});
   }
+  json_file("migrations.json", {{"steps", steps}});
   if (rep.error) event("error", {{"message", rep.error->render()}, {"sqlstate", rep.error->sqlstate}});
   if (!rep.fingerprint.empty()) event("fingerprint", {{"hash", rep.fingerprint}});
 }

@@ -46,7 +46,8 @@ class Recorder {
   void event(const std::string& kind, const nlohmann::json& data);
   void json_file(const std::string& name, const nlohmann::json& j);
   void status(const std::string& name, pg::Conn& conn, const migrate::MigrationSet& set);
-  // Per migration: statements with timings, retries, notices, locks; one event per step.
+  // migrations.json: per step the statements with timings, retries, notices, locks; and
+  // one event per step.
   void run_report(const migrate::RunReport& rep, const migrate::MigrationSet& set);
   void finish(const std::string& outcome, const std::string& markdown);
 
