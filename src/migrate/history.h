@@ -1,7 +1,9 @@
 // Internal to src/migrate: the history tables and the SQL that keeps them.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "migrate/migrate.h"
 
@@ -25,5 +27,19 @@ std::string log_row(const std::string& version, const std::string& direction, in
 // Captures the schema model, stores its hash on `version`'s history row and the model
 // in belay.schema_snapshot. With full=false only the hash is stored (digest, cheaper).
 Result<std::string> record_fingerprint(pg::Conn& conn, const std::string& version, bool full);
+
+// Opens a second connection and, on a background thread, plans the fingerprint statement
+// there (planning it costs more than running it) while the migrations run on `conn`.
+class FingerprintWarmup {
+ public:
+  FingerprintWarmup(pg::Conn& conn, bool enabled);
+  ~FingerprintWarmup();
+  // The warmed connection once the warm-up is done, or `fallback`.
+  pg::Conn& connection(pg::Conn& fallback);
+ private:
+  std::optional<pg::Conn> conn_;
+  std::thread thread_;
+  bool ok_ = false;
+};
 
 }  // namespace belay::migrate::history

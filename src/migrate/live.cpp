@@ -27,6 +27,27 @@ Result<std::string> record_fingerprint(pg::Conn& conn, const std::string& versio
   return hash;
 }
 
+FingerprintWarmup::FingerprintWarmup(pg::Conn& conn, bool enabled) {
+  if (!enabled) return;
+  auto c = conn.reopen("belay fingerprint");
+  if (!c.ok()) return;  // the run records its fingerprint on the main connection instead
+  conn_.emplace(std::move(*c));
+  // Only reads the catalog; a short lock_timeout keeps it from ever queueing behind (or in
+  // front of) a migration's DDL: if it gives up, the main connection does the work later.
+  thread_ = std::thread([this] {
+    ok_ = conn_->exec("set lock_timeout = '200ms'").ok() && fingerprint::capture(*conn_).ok();
+  });
+}
+
+FingerprintWarmup::~FingerprintWarmup() {
+  if (thread_.joinable()) thread_.join();
+}
+
+pg::Conn& FingerprintWarmup::connection(pg::Conn& fallback) {
+  if (thread_.joinable()) thread_.join();
+  return ok_ && conn_ ? *conn_ : fallback;
+}
+
 }  // namespace history
 
 Result<LiveDrift> live_drift(pg::Conn& conn) {

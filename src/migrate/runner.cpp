@@ -83,11 +83,12 @@ std::optional<std::string> last_applied(pg::Conn& conn) {
 }
 
 // Records the fingerprint of the schema as the run leaves it (see RunOptions::fingerprint).
-void record_fingerprint(pg::Conn& conn, const RunOptions& opt, RunReport& rep, bool full) {
+void record_fingerprint(pg::Conn& conn, const RunOptions& opt, RunReport& rep, bool full,
+                        history::FingerprintWarmup* warm = nullptr) {
   if (opt.fingerprint == RunOptions::Fingerprint::off || opt.dry_run || !conn.ok()) return;
   auto v = last_applied(conn);
   if (!v) return;
-  auto h = history::record_fingerprint(conn, *v, full);
+  auto h = history::record_fingerprint(warm ? warm->connection(conn) : conn, *v, full);
   if (h.ok()) rep.fingerprint = *h;
   else rep.warnings.push_back("could not record the schema fingerprint: " + h.error().message);
 }
@@ -185,8 +186,10 @@ RunReport migrate(pg::Conn& conn, const MigrationSet& set, const RunOptions& opt
   }
   std::vector<Step> steps;
   for (auto& t : todo) steps.push_back({t.m, &t.m->up, t.partial != nullptr, t.partial ? t.partial->progress : 0});
+  history::FingerprintWarmup warm(conn, !opt.dry_run && opt.fingerprint != RunOptions::Fingerprint::off &&
+                                            !steps.empty());
   run_steps(conn, steps, true, opt, rep);
-  if (any_done(rep)) record_fingerprint(conn, opt, rep, true);
+  if (any_done(rep)) record_fingerprint(conn, opt, rep, true, &warm);
   return rep;
 }
 
@@ -245,8 +248,10 @@ RunReport rollback(pg::Conn& conn, const MigrationSet& set, const RunOptions& op
     bool resuming = a->state == "partial_down";
     steps.push_back({m, &*m->down, resuming, resuming ? a->progress : 0});
   }
+  history::FingerprintWarmup warm(conn, !opt.dry_run && opt.fingerprint != RunOptions::Fingerprint::off &&
+                                            !steps.empty());
   run_steps(conn, steps, false, opt, rep);
-  if (any_done(rep)) record_fingerprint(conn, opt, rep, true);
+  if (any_done(rep)) record_fingerprint(conn, opt, rep, true, &warm);
   return rep;
 }
 

@@ -275,6 +275,34 @@ BatchResult Conn::exec_batch(const std::vector<std::string>& statements) {
   return out;
 }
 
+Result<Conn> Conn::reopen(const std::string& application_name) const {
+  // The live connection's own parameters (password included, never printed).
+  PQconninfoOption* opts = PQconninfo(impl_->c);
+  if (!opts) return Error::failure("out of memory reading connection parameters");
+  std::vector<const char*> keys, vals;
+  for (auto* o = opts; o->keyword; ++o) {
+    if (!o->val || !*o->val || std::string_view(o->keyword) == "application_name") continue;
+    keys.push_back(o->keyword);
+    vals.push_back(o->val);
+  }
+  keys.push_back("application_name");
+  vals.push_back(application_name.c_str());
+  keys.push_back(nullptr);
+  vals.push_back(nullptr);
+  Conn conn;
+  conn.impl_ = std::make_unique<Impl>();
+  conn.redacted_ = redacted_;
+  conn.impl_->c = PQconnectdbParams(keys.data(), vals.data(), 0);
+  PQconninfoFree(opts);
+  if (!conn.impl_->c || PQstatus(conn.impl_->c) != CONNECTION_OK) {
+    std::string msg = conn.impl_->c ? PQerrorMessage(conn.impl_->c) : "out of memory";
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return Error::failure(fmt::format("cannot open a second connection to {}: {}", redacted_, msg));
+  }
+  PQsetNoticeReceiver(conn.impl_->c, notice_receiver, &conn.impl_->notices);
+  return conn;
+}
+
 int Conn::backend_pid() const { return PQbackendPID(impl_->c); }
 int Conn::server_version() const { return PQserverVersion(impl_->c); }
 bool Conn::ok() const { return impl_ && impl_->c && PQstatus(impl_->c) == CONNECTION_OK; }

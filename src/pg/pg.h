@@ -82,6 +82,9 @@ class Conn {
   // last statement. Cheapest way to run a migration.
   BatchResult exec_batch(const std::vector<std::string>& statements);
 
+  // A second connection with the same parameters (for work done alongside this one).
+  Result<Conn> reopen(const std::string& application_name) const;
+
   int backend_pid() const;
   int server_version() const;   // e.g. 150018
   bool ok() const;              // connection still usable
