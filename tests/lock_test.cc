@@ -27,6 +27,14 @@ migrate::MigrationSet load(const TempProject& p) {
   return *s;
 }
 
+// Applies migration 1 (the table t the lock tests contend on).
+void migrate_to_first(const TestDb& db, const migrate::MigrationSet& set) {
+  auto c = db.connect();
+  migrate::RunOptions o;
+  o.to = "1";
+  ASSERT_FALSE(migrate::migrate(c, set, o).error);
+}
+
 TEST(Lock, SecondRunnerWaitsThenExitsNamingTheHolder) {
   TestDb db;
   TempProject p("lock2");
@@ -81,12 +89,7 @@ TEST(Lock, DdlGivesUpWithinLockTimeoutAndNamesTheBlocker) {
   p.write("migrations/1_t.sql", "create table t (id int);\n");
   p.write("migrations/2_alter.sql", "-- belay:lock_timeout=300ms\nalter table t add column note text;\n");
   auto set = load(p);
-  {
-    auto c = db.connect();
-    migrate::RunOptions o;
-    o.to = "1";
-    ASSERT_FALSE(migrate::migrate(c, set, o).error);
-  }
+  ASSERT_NO_FATAL_FAILURE(migrate_to_first(db, set));
   // A long transaction holds ACCESS SHARE on t (like a slow report).
   auto blocker = db.connect("long-report");
   ASSERT_TRUE(blocker.exec("begin; select * from t;").ok());
@@ -125,12 +128,7 @@ TEST(Lock, RetrySucceedsOnceTheBlockerEnds) {
   p.write("migrations/1_t.sql", "create table t (id int);\n");
   p.write("migrations/2_alter.sql", "alter table t add column note text;\n");
   auto set = load(p);
-  {
-    auto c = db.connect();
-    migrate::RunOptions o;
-    o.to = "1";
-    ASSERT_FALSE(migrate::migrate(c, set, o).error);
-  }
+  ASSERT_NO_FATAL_FAILURE(migrate_to_first(db, set));
   auto blocker = db.connect("short-report");
   ASSERT_TRUE(blocker.exec("begin; select * from t;").ok());
   std::thread ender([&] {

@@ -73,7 +73,7 @@ nlohmann::json status_json(const std::vector<migrate::StatusEntry>& st) {
   return arr;
 }
 
-Result<Recorder> Recorder::open(const Global& g, const Session& s, const std::string& command) {
+Result<Recorder> Recorder::open(const Global& g, Session& s, const std::string& command) {
   Recorder r;
   if (g.no_evidence) return r;
   // argv as typed, with every DSN redacted; the password is also registered as a secret.
@@ -90,7 +90,7 @@ Result<Recorder> Recorder::open(const Global& g, const Session& s, const std::st
   r.run_.emplace(std::move(*run));
   nlohmann::json conn = {{"target", s.target.display}, {"target_name", s.target.name}};
   if (s.conn) {
-    auto q = const_cast<pg::Conn&>(*s.conn).query(
+    auto q = s.conn->query(
         "select current_database(), coalesce(inet_server_addr()::text, 'unix socket'), "
         "coalesce(inet_server_port()::text, ''), version(), current_user, "
         "to_char(now() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");

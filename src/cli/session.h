@@ -38,7 +38,7 @@ class Recorder {
  public:
   // Opens artifacts/<date>/<run id>/ and records connectivity (current_database, server
   // address, version, user, now: seed 002 §2). Fails only if the directory can't be made.
-  static Result<Recorder> open(const Global& g, const Session& s, const std::string& command);
+  static Result<Recorder> open(const Global& g, Session& s, const std::string& command);
   static Recorder none() { return Recorder(); }
 
   bool active() const { return run_.has_value(); }

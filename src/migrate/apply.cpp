@@ -44,13 +44,13 @@ int char_to_byte(const std::string& s, int chars) {
   return static_cast<int>(s.size());
 }
 
-std::string settings(const Script& s, const RunOptions& opt, bool local) {
+// Session-level timeouts (a file's own directives win over the run's).
+std::string settings(const Script& s, const RunOptions& opt) {
   auto lt = s.lock_timeout.value_or(opt.lock_timeout);
   auto stt = s.statement_timeout.value_or(opt.statement_timeout);
-  const char* scope = local ? "set local" : "set";
-  return fmt::format("{0} lock_timeout = '{1}'; {0} statement_timeout = '{2}'; "
-                     "{0} client_connection_check_interval = '1s'",
-                     scope, text::pg_duration(lt), text::pg_duration(stt));
+  return fmt::format("set lock_timeout = '{}'; set statement_timeout = '{}'; "
+                     "set client_connection_check_interval = '1s'",
+                     text::pg_duration(lt), text::pg_duration(stt));
 }
 
 // The per-migration settings in one statement (one Parse/Execute, not three).
@@ -60,17 +60,6 @@ std::string settings_select(const Script& s, const RunOptions& opt) {
   return fmt::format("select set_config('lock_timeout', '{}', true), set_config('statement_timeout', '{}', true), "
                      "set_config('client_connection_check_interval', '1s', true)",
                      text::pg_duration(lt), text::pg_duration(stt));
-}
-
-// True when a script may leave session state behind (SET without LOCAL, set_config,
-// SET ROLE ...): the session is reset after it so the next migration starts clean.
-bool changes_session(const Script& s) {
-  for (auto& st : s.statements) {
-    if (st.kind == "VariableSetStmt" && !text::starts_with_ci(sql::normalize(st.text), "set local")) return true;
-    auto lower = sql::normalize(st.text);
-    if (lower.find("set_config") != std::string::npos) return true;
-  }
-  return false;
 }
 
 Error statement_error(const Job& job, int idx, const pg::ServerError& se, int error_byte) {
@@ -291,7 +280,7 @@ bool has_transaction_control(const Script& s) {
 }  // namespace
 
 Status configure_session(pg::Conn& conn, const RunOptions& opt) {
-  return conn.exec(settings(Script{}, opt, false));
+  return conn.exec(settings(Script{}, opt));
 }
 
 std::string mode_of(const Script& s) {
@@ -316,11 +305,11 @@ Status run(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport& st
         pg::quote_literal(job.runner));
   };
   finish[0] = with_log(finish[0]);
-  const bool reset_after = changes_session(s);
+  const bool reset_after = s.changes_session;
 
   if (s.transactional) {
     BELAY_TRY(run_tx(conn, job, opt, step, 0, static_cast<int>(s.statements.size()), finish));
-    if (reset_after) BELAY_TRY(conn.exec("reset all; " + settings(Script{}, opt, false)));
+    if (reset_after) BELAY_TRY(conn.exec("reset all; " + settings(Script{}, opt)));
     step.duration_ms = ms_since(t0);
     return ok_status();
   }
@@ -338,7 +327,7 @@ Status run(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport& st
     BELAY_TRY(conn.exec(fmt::format("update belay.migrations set state = 'partial_down', progress = 0, total = {} "
                                     "where version = {}", n, pg::quote_literal(m.version))));
   }
-  BELAY_TRY(conn.exec("reset all; " + settings(s, opt, false)));
+  BELAY_TRY(conn.exec("reset all; " + settings(s, opt)));
   bool grouping = !has_transaction_control(s);
   for (int i = start; i < n;) {
     const auto& st = s.statements[static_cast<size_t>(i)];
@@ -360,7 +349,7 @@ Status run(pg::Conn& conn, const Job& job, const RunOptions& opt, StepReport& st
     conn.exec("rollback").ok();
     return pg::to_error(*res.error);
   }
-  BELAY_TRY(conn.exec("reset all; " + settings(Script{}, opt, false)));
+  BELAY_TRY(conn.exec("reset all; " + settings(Script{}, opt)));
   step.duration_ms = ms_since(t0);
   return ok_status();
 }

@@ -24,6 +24,9 @@ struct Script {
   std::vector<sql::Statement> statements;   // lines/columns are file positions
   std::string checksum;                     // SHA-256 of the normalised statements
   bool transactional = true;                // whole script runs in one transaction
+  // May leave session state behind (SET without LOCAL, set_config, SET ROLE ...): the
+  // session is reset after it so the next migration starts clean.
+  bool changes_session = false;
   std::string non_tx_reason;                // why not (first statement that cannot)
   std::optional<milliseconds> lock_timeout;       // -- belay:lock_timeout=5s
   std::optional<milliseconds> statement_timeout;  // -- belay:statement_timeout=1min

@@ -79,7 +79,12 @@ std::optional<Script> make_script(const stdfs::path& file, const std::string& te
   std::string canon;
   for (auto& st : s.statements) {
     st.line += base_line - 1;
-    canon += sql::normalize(st.text);
+    // The normalised text serves the checksum and the session-state check alike.
+    auto norm = sql::normalize(st.text);
+    if ((st.kind == "VariableSetStmt" && norm.rfind("set local", 0) != 0) ||
+        norm.find("set_config") != std::string::npos)
+      s.changes_session = true;
+    canon += norm;
     canon += ";\n";
     if (!st.transactional && s.transactional) {
       s.transactional = false;
