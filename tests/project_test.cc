@@ -208,6 +208,24 @@ TEST(ProjectLoadErrors, BadFlavor) {
   EXPECT_TRUE(contains(e.message, "\"mysql\"")) << e.message;
 }
 
+TEST(ProjectLoad, ExposedSchemasDefaultToPublicAndCanBeSet) {
+  TempProject p("proj-exposed");
+  auto d = project::load(p.dir());
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->exposed_schemas, std::vector<std::string>{"public"});
+  p.write("belay.toml", "[project]\nexposed_schemas = [\"public\", \"api\"]\n");
+  auto c = project::load(p.dir());
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->exposed_schemas, (std::vector<std::string>{"public", "api"}));
+}
+
+TEST(ProjectLoadErrors, ExposedSchemasMustBeStrings) {
+  TempProject p("proj-exposed-bad");
+  p.write("belay.toml", "[project]\nexposed_schemas = \"public\"\n");
+  Error e = must_fail(p);
+  EXPECT_TRUE(contains(e.message, "exposed_schemas must be an array of strings")) << e.message;
+}
+
 TEST(ProjectLoadErrors, BadDuration) {
   TempProject p("proj-bad-duration");
   p.write("belay.toml", "[migrations]\nlock_retries = 3\nlock_timeout = \"fast\"\n");

@@ -54,9 +54,9 @@ std::optional<Error> find_literal_password(const toml::table& t, const std::stri
 // Known keys of the sections belay reads, with their TOML types. A typo or a wrong type
 // is an error, not a silent default. Sections belay does not know are left alone.
 std::optional<Error> check_schema(const toml::table& tbl, const std::string& file) {
-  enum Kind { str, integer, boolean, duration };
+  enum Kind { str, integer, boolean, duration, strings };
   static const std::map<std::string, std::map<std::string, Kind>> known = {
-      {"project", {{"name", str}, {"flavor", str}}},
+      {"project", {{"name", str}, {"flavor", str}, {"exposed_schemas", strings}}},
       {"migrations",
        {{"dir", str}, {"layout", str}, {"rollback_dir", str}, {"lock_timeout", duration},
         {"statement_timeout", duration}, {"lock_wait", duration}, {"lock_retries", integer},
@@ -81,10 +81,13 @@ std::optional<Error> check_schema(const toml::table& tbl, const std::string& fil
       bool ok = it->second == str       ? v.is_string()
                 : it->second == integer ? v.is_integer()
                 : it->second == boolean ? v.is_boolean()
+                : it->second == strings ? (v.is_array() && v.as_array()->is_homogeneous(toml::node_type::string))
                                         : (v.is_string() || v.is_integer());
       if (!ok) {
         const char* want = it->second == str ? "a string" : it->second == integer ? "an integer"
-                           : it->second == boolean ? "true or false" : "a duration like \"2s\"";
+                           : it->second == boolean ? "true or false"
+                           : it->second == strings ? "an array of strings"
+                                                   : "a duration like \"2s\"";
         return where(v, fmt::format("[{}] {} must be {}", label, k.str(), want));
       }
       if (it->second == integer && (*v.value<int64_t>() < 0 || *v.value<int64_t>() > 1000))
@@ -135,6 +138,10 @@ Result<Config> load(const stdfs::path& start) {
   if (auto p = tbl["project"].as_table()) {
     cfg.name = (*p)["name"].value_or(cfg.name);
     cfg.flavor = (*p)["flavor"].value_or(cfg.flavor);
+    if (auto a = (*p)["exposed_schemas"].as_array()) {
+      cfg.exposed_schemas.clear();
+      for (auto& n : *a) cfg.exposed_schemas.push_back(n.value_or(std::string()));
+    }
   }
   if (cfg.flavor != "postgres" && cfg.flavor != "supabase")
     return Error::usage(fmt::format("project.flavor must be \"postgres\" or \"supabase\", not \"{}\"", cfg.flavor))

@@ -25,6 +25,9 @@ struct Config {
   bool has_file = false;                 // belay.toml was found
   std::string name;
   std::string flavor = "postgres";       // "postgres" or "supabase"
+  // Schemas an API exposes to clients (PostgREST's db-schemas): lint and rls check
+  // hold tables, views and functions there to the stricter security rules.
+  std::vector<std::string> exposed_schemas = {"public"};
 
   // [migrations]
   std::filesystem::path migrations_dir;  // absolute
