@@ -17,6 +17,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libssl-dev
   libgtest-dev libgmock-dev
   postgresql postgresql-client
+  python3-jsonschema
 )
 
 missing=()
