@@ -117,7 +117,7 @@ std::string relations(std::string_view kinds, std::string_view alias, std::strin
   return fmt::format(
       "(select c.*, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as q{}\n"
       "        from pg_class c join pg_namespace n on n.oid = c.relnamespace{}\n"
-      "        where c.oid >= 16384 and c.relkind in ({}) and {}\n"
+      "        where c.oid >= 16384 and c.relkind in ({}) and {} and @in(c.oid)\n"
       "        offset 0) {}",
       extra_columns, extra_joins, kinds, in_scope("c.relnamespace", "c.oid", "pg_class"), alias);
 }
@@ -131,14 +131,14 @@ std::vector<std::string> base_branches(int version) {
   std::vector<std::string> b;
   b.push_back(fmt::format(R"SQL(
   select 'schema', x.q, 'schema ' || x.q, '{{}}', true,
-         'pg_namespace'::regclass, x.oid, 0, x.nspowner, x.nspacl, 'n'::"char", 'schema ' || x.q, null::text
+         'pg_namespace'::regclass, x.oid, 0, x.nspowner, x.nspacl, 'n'::"char", 'schema ' || x.q, null::text, x.oid
   from (select n.oid, n.nspowner, n.nspacl, quote_ident(n.nspname) as q from pg_namespace n
-        where {} offset 0) x)SQL",
+        where {} and @in(n.oid) offset 0) x)SQL",
                           in_scope("n.oid", "n.oid", "pg_namespace")));
 
   b.push_back(with_props(fmt::format(R"SQL(
   select 'table', r.q, case r.relkind when 'f' then 'foreign table ' else 'table ' end || r.q, @props, true,
-         'pg_class'::regclass, r.oid, 0, r.relowner, r.relacl, 'r'::"char", r.q, null
+         'pg_class'::regclass, r.oid, 0, r.relowner, r.relacl, 'r'::"char", r.q, null, r.oid
   from {})SQL",
                                      relations("'r', 'p', 'f'", "r",
                                                ", (select string_agg(quote_ident(pn.nspname) || '.' || quote_ident(p.relname), "
@@ -161,14 +161,14 @@ std::vector<std::string> base_branches(int version) {
   b.push_back(with_props(fmt::format(R"SQL(
   select 'column', a.tq || '.' || a.q, 'column ' || a.tq || '.' || a.q,
          case when a.relkind in ('r', 'p', 'f') then @props end, a.relkind in ('r', 'p', 'f'),
-         'pg_class'::regclass, a.attrelid, a.attnum, a.relowner, a.attacl, 'c'::"char", a.tq, a.q
+         'pg_class'::regclass, a.attrelid, a.attnum, a.relowner, a.attacl, 'c'::"char", a.tq, a.q, a.attrelid
   from (select a.attrelid, a.attnum, a.atttypid, a.atttypmod, a.attnotnull, a.attidentity, a.attgenerated,
                a.attcollation, a.attacl, c.relkind, c.relowner, quote_ident(a.attname) as q,
                quote_ident(n.nspname) || '.' || quote_ident(c.relname) as tq, d.adbin
         from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
              left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
         where a.attrelid >= 16384 and a.attnum > 0 and not a.attisdropped
-          and c.relkind in ('r', 'p', 'f', 'v', 'm') and {}
+          and c.relkind in ('r', 'p', 'f', 'v', 'm') and {} and @in(a.attrelid)
         offset 0) a)SQL",
                                      in_scope("c.relnamespace", "c.oid", "pg_class")),
       {{"type", "format_type(a.atttypid, a.atttypmod)"},
@@ -183,8 +183,8 @@ std::vector<std::string> base_branches(int version) {
   // DEFERRED / NOT VALID suffixes pg_get_constraintdef appends: they are properties of their own.
   b.push_back(with_props(fmt::format(R"SQL(
   select 'constraint', x.oq || '.' || x.q, 'constraint ' || x.q || ' on ' || x.on_, @props, true,
-         'pg_constraint'::regclass, x.oid, 0, null::oid, null::aclitem[], null::"char", null, null
-  from (select c.oid, c.contype, c.condeferrable, c.condeferred, c.convalidated, pg_get_constraintdef(c.oid) as def,
+         'pg_constraint'::regclass, x.oid, 0, null::oid, null::aclitem[], null::"char", null, null, x.anchor
+  from (select c.oid, coalesce(nullif(c.conrelid, 0), c.contypid) as anchor, c.contype, c.condeferrable, c.condeferred, c.convalidated, pg_get_constraintdef(c.oid) as def,
                quote_ident(c.conname) as q,
                coalesce(quote_ident(rn.nspname) || '.' || quote_ident(r.relname),
                         quote_ident(tn.nspname) || '.' || quote_ident(t.typname)) as oq,
@@ -193,7 +193,7 @@ std::vector<std::string> base_branches(int version) {
         from pg_constraint c
              left join pg_class r on r.oid = c.conrelid left join pg_namespace rn on rn.oid = r.relnamespace
              left join pg_type t on t.oid = c.contypid left join pg_namespace tn on tn.oid = t.typnamespace
-        where c.oid >= 16384
+        where c.oid >= 16384 and (@in(c.conrelid) or @in(c.contypid))
           and ((r.oid is not null and {}) or (t.oid is not null and {}))
         offset 0) x)SQL",
                                      in_scope("r.relnamespace", "r.oid", "pg_class"),
@@ -208,12 +208,12 @@ std::vector<std::string> base_branches(int version) {
 
   b.push_back(with_props(fmt::format(R"SQL(
   select 'index', x.q, 'index ' || x.q, @props, true,
-         'pg_class'::regclass, x.indexrelid, 0, null, null, null, null, null
-  from (select x.indexrelid, x.indisunique, x.indisprimary, x.indisvalid, x.indisreplident, x.indisclustered,
+         'pg_class'::regclass, x.indexrelid, 0, null, null, null, null, null, x.indrelid
+  from (select x.indexrelid, x.indrelid, x.indisunique, x.indisprimary, x.indisvalid, x.indisreplident, x.indisclustered,
                quote_ident(n.nspname) || '.' || quote_ident(i.relname) as q
         from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid
              join pg_namespace n on n.oid = t.relnamespace
-        where x.indexrelid >= 16384 and {}
+        where x.indexrelid >= 16384 and {} and @in(x.indrelid)
         offset 0) x)SQL",
                                      in_scope("t.relnamespace", "t.oid", "pg_class")),
       {{"definition", "pg_get_indexdef(x.indexrelid)"},
@@ -226,7 +226,7 @@ std::vector<std::string> base_branches(int version) {
   b.push_back(with_props(fmt::format(R"SQL(
   select case r.relkind when 'v' then 'view' else 'matview' end, r.q,
          case r.relkind when 'v' then 'view ' else 'materialized view ' end || r.q, @props, true,
-         'pg_class'::regclass, r.oid, 0, r.relowner, r.relacl, 'r'::"char", r.q, null
+         'pg_class'::regclass, r.oid, 0, r.relowner, r.relacl, 'r'::"char", r.q, null, r.oid
   from {})SQL",
                                      relations("'v', 'm'", "r")),
       {{"definition", "pg_get_viewdef(r.oid)"},
@@ -238,7 +238,7 @@ std::vector<std::string> base_branches(int version) {
   // absent after a reset. "owned by": OWNED BY (deptype a) or identity (i).
   b.push_back(with_props(fmt::format(R"SQL(
   select 'sequence', r.q, 'sequence ' || r.q, @props, true,
-         'pg_class'::regclass, r.oid, 0, r.relowner, r.relacl, 's'::"char", 'sequence ' || r.q, null
+         'pg_class'::regclass, r.oid, 0, r.relowner, r.relacl, 's'::"char", 'sequence ' || r.q, null, r.oid
   from {}
        left join lateral (
          select quote_ident(on_.nspname) || '.' || quote_ident(oc.relname) || '.' || quote_ident(oa.attname) as col
@@ -282,14 +282,14 @@ std::vector<std::string> base_branches(int version) {
                 union all
                 select split_part(c, '=', 1), substr(c, strpos(c, '=') + 1) from unnest(f.proconfig) c) kv (k, v)
           where kv.v is not null),
-         true, 'pg_proc'::regclass, f.oid, 0, f.proowner, f.proacl, 'f'::"char", f.what || ' ' || f.id, null
+         true, 'pg_proc'::regclass, f.oid, 0, f.proowner, f.proacl, 'f'::"char", f.what || ' ' || f.id, null, f.oid
   from (select p.oid, @prosqlbody p.prosrc, p.probin, p.provolatile, p.proisstrict, p.prosecdef, p.proleakproof,
                p.proparallel, p.procost, p.proretset, p.prorows, p.proconfig, p.proowner, p.proacl, l.lanname,
                quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || oidvectortypes(p.proargtypes) || ')' as id,
                case p.prokind when 'p' then 'procedure' when 'a' then 'aggregate' when 'w' then 'window function'
                               else 'function' end as what
         from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
-        where p.oid >= 16384 and {}
+        where p.oid >= 16384 and {} and @in(p.oid)
           -- constructors of range types and the like come with their type
           and p.oid not in (select d.objid from pg_depend d where d.classid = 'pg_proc'::regclass and d.deptype = 'i')
         offset 0) f)SQL",
@@ -305,15 +305,15 @@ std::vector<std::string> base_branches(int version) {
   auto on_relation = [](std::string_view catalog, std::string_view alias, std::string_view relid,
                         std::string_view columns, std::string_view where) {
     return fmt::format(
-        "(select {0}.oid, {1}, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as rq\n"
+        "(select {0}.oid, {0}.{3} as anchor, {1}, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as rq\n"
         "        from {2} {0} join pg_class c on c.oid = {0}.{3} join pg_namespace n on n.oid = c.relnamespace\n"
-        "        where {0}.oid >= 16384 and {4} and {5}\n"
+        "        where {0}.oid >= 16384 and {4} and {5} and @in({0}.{3})\n"
         "        offset 0) {0}",
         alias, columns, catalog, relid, where, in_scope("c.relnamespace", "c.oid", "pg_class"));
   };
   b.push_back(with_props(fmt::format(R"SQL(
   select 'trigger', t.rq || '.' || t.q, 'trigger ' || t.q || ' on ' || t.rq, @props, true,
-         'pg_trigger'::regclass, t.oid, 0, null, null, null, null, null
+         'pg_trigger'::regclass, t.oid, 0, null, null, null, null, null, t.anchor
   from {})SQL",
                                      on_relation("pg_trigger", "t", "tgrelid", "t.tgenabled, quote_ident(t.tgname) as q",
                                                  "not t.tgisinternal")),
@@ -321,7 +321,7 @@ std::vector<std::string> base_branches(int version) {
 
   b.push_back(with_props(fmt::format(R"SQL(
   select 'rule', w.rq || '.' || w.q, 'rule ' || w.q || ' on ' || w.rq, @props, true,
-         'pg_rewrite'::regclass, w.oid, 0, null, null, null, null, null
+         'pg_rewrite'::regclass, w.oid, 0, null, null, null, null, null, w.anchor
   from {})SQL",
                                      on_relation("pg_rewrite", "w", "ev_class", "w.ev_enabled, quote_ident(w.rulename) as q",
                                                  "w.rulename <> '_RETURN'")),
@@ -329,7 +329,7 @@ std::vector<std::string> base_branches(int version) {
 
   b.push_back(with_props(fmt::format(R"SQL(
   select 'policy', p.rq || '.' || p.q, 'policy ' || p.q || ' on ' || p.rq, @props, true,
-         'pg_policy'::regclass, p.oid, 0, null, null, null, null, null
+         'pg_policy'::regclass, p.oid, 0, null, null, null, null, null, p.anchor
   from {})SQL",
                                      on_relation("pg_policy", "p", "polrelid",
                                                  "p.polcmd, p.polpermissive, p.polroles, p.polqual, p.polwithcheck, p.polrelid, "
@@ -345,7 +345,7 @@ std::vector<std::string> base_branches(int version) {
 
   // Row level security, when enabled or forced.
   b.push_back(with_props(fmt::format(R"SQL(
-  select 'rls', r.q, 'RLS on ' || r.q, @props, true, null, null, null, null, null, null, null, null
+  select 'rls', r.q, 'RLS on ' || r.q, @props, true, null, null, null, null, null, null, null, null, r.oid
   from {}
   where r.relrowsecurity or r.relforcerowsecurity)SQL",
                                      relations("'r', 'p'", "r")),
@@ -381,11 +381,11 @@ std::vector<std::string> base_branches(int version) {
   select case t.typtype when 'e' then 'enum' when 'd' then 'domain' when 'c' then 'composite' else 'range' end, t.q,
          case t.typtype when 'e' then 'enum ' when 'd' then 'domain ' when 'c' then 'composite type ' else 'range type ' end || t.q,
          case t.typtype when 'e' then {} when 'd' then {} when 'c' then {} else {} end, true,
-         'pg_type'::regclass, t.oid, 0, t.typowner, t.typacl, 'T'::"char", 'type ' || t.q, null
+         'pg_type'::regclass, t.oid, 0, t.typowner, t.typacl, 'T'::"char", 'type ' || t.q, null, t.oid
   from (select t.oid, t.typtype, t.typowner, t.typacl, t.typrelid, t.typbasetype, t.typtypmod, t.typdefault, t.typnotnull,
                t.typcollation, quote_ident(n.nspname) || '.' || quote_ident(t.typname) as q
         from pg_type t join pg_namespace n on n.oid = t.typnamespace left join pg_class c on c.oid = t.typrelid
-        where t.oid >= 16384 and (t.typtype in ('e', 'd', 'r') or c.relkind = 'c') and {}
+        where t.oid >= 16384 and (t.typtype in ('e', 'd', 'r') or c.relkind = 'c') and {} and @in(t.oid)
         offset 0) t
        left join pg_range rg on rg.rngtypid = t.oid)SQL",
                           type_props('e'), type_props('d'), type_props('c'), type_props('r'),
@@ -394,7 +394,7 @@ std::vector<std::string> base_branches(int version) {
   // Extensions: their member objects are left out of the model; name and version cover them.
   b.push_back(with_props(R"SQL(
   select 'extension', quote_ident(e.extname), 'extension ' || quote_ident(e.extname), @props, true,
-         'pg_extension'::regclass, e.oid, 0, e.extowner, null, null, null, null
+         'pg_extension'::regclass, e.oid, 0, e.extowner, null, null, null, null, 0::oid
   from pg_extension e join pg_namespace n on n.oid = e.extnamespace
   where n.nspname <> all (@exclude))SQL",
       {{"version", "e.extversion"}, {"schema", "quote_ident(n.nspname)"}}));
@@ -410,7 +410,7 @@ std::vector<std::string> base_branches(int version) {
                                 string_agg(a.privilege_type || case when a.is_grantable then ' WITH GRANT OPTION' else '' end,
                                            ', ' order by a.privilege_type collate "C") as privs
                          from aclexplode(x.defaclacl) a group by 1) g), '{}'),
-         true, null, null, null, null, null, null, null, null
+         true, null, null, null, null, null, null, null, null, 0::oid
   from (select quote_ident(pg_get_userbyid(da.defaclrole)) as role, quote_ident(n.nspname) as nsp, da.defaclacl,
                case da.defaclobjtype when 'r' then 'tables' when 'S' then 'sequences' when 'f' then 'functions'
                                      when 'T' then 'types' when 'n' then 'schemas' else da.defaclobjtype::text end as objtype
@@ -419,7 +419,7 @@ std::vector<std::string> base_branches(int version) {
 
   b.push_back(with_props(R"SQL(
   select 'publication', quote_ident(p.pubname), 'publication ' || quote_ident(p.pubname), @props, true,
-         'pg_publication'::regclass, p.oid, 0, p.pubowner, null, null, null, null
+         'pg_publication'::regclass, p.oid, 0, p.pubowner, null, null, null, null, 0::oid
   from pg_publication p)SQL",
       {{"all tables", "p.puballtables", true},
        {"publish", "concat_ws(', ', case when p.pubinsert then 'insert' end, case when p.pubupdate then 'update' end, "
@@ -442,7 +442,7 @@ std::vector<std::string> base_branches(int version) {
 
   b.push_back(with_props(R"SQL(
   select 'event_trigger', quote_ident(e.evtname), 'event trigger ' || quote_ident(e.evtname), @props, true,
-         'pg_event_trigger'::regclass, e.oid, 0, e.evtowner, null, null, null, null
+         'pg_event_trigger'::regclass, e.oid, 0, e.evtowner, null, null, null, null, 0::oid
   from pg_event_trigger e
   where e.oid not in (select objid from em where classid = 'pg_event_trigger'::regclass))SQL",
       {{"event", "e.evtevent"},
@@ -454,18 +454,18 @@ std::vector<std::string> base_branches(int version) {
 
 // Objects derived from the base rows: owners, comments, grants.
 constexpr std::string_view kDerived = R"SQL(
-lines (kind, id, label, props) as (
-  select kind, id, label, props from base where main
+lines (kind, id, label, props, anchor, objid) as (
+  select kind, id, label, props, anchor, objid from base where main
   union all
   -- ownership of every object that has an owner
   select 'owner', b.kind || ' ' || b.id, 'owner of ' || b.label,
-         '{"owner": ' || to_json(pg_get_userbyid(b.owner)::text)::text || '}'
+         '{"owner": ' || to_json(pg_get_userbyid(b.owner)::text)::text || '}', b.anchor, b.objid
   from base b where b.main and b.owner is not null and b.kind <> 'column'
   union all
   -- comments: a hashed membership test first (NOT NOT IN: never turned into a join) over the
   -- comments on user objects, then one index probe per commented object; initdb's objects
   -- (public schema, plpgsql) are probed directly
-  select 'comment', b.kind || ' ' || b.id, 'comment on ' || b.label, '{"text": ' || to_json(d.description)::text || '}'
+  select 'comment', b.kind || ' ' || b.id, 'comment on ' || b.label, '{"text": ' || to_json(d.description)::text || '}', b.anchor, b.objid
   from base b
        cross join lateral (select d.description from pg_description d
                            where d.objoid = b.objid and d.classoid = b.classid and d.objsubid = b.subid offset 0) d
@@ -479,13 +479,13 @@ lines (kind, id, label, props) as (
   -- ownership is its own object.
   select 'grant', g.kind || ' ' || g.id || ' / ' || g.grantee || ' / ' || g.priv,
          'grant ' || g.priv || coalesce(' (' || g.gcol || ')', '') || ' on ' || g.gon || ' to ' || g.grantee,
-         '{"grantable": "' || g.grantable::text || '"}'
-  from (select b.kind, b.id, b.gon, b.gcol, a.privilege_type as priv,
+         '{"grantable": "' || g.grantable::text || '"}', g.anchor, g.objid
+  from (select b.kind, b.id, b.gon, b.gcol, b.anchor, b.objid, a.privilege_type as priv,
                case when a.grantee = 0 then 'PUBLIC' else pg_get_userbyid(a.grantee)::text end as grantee,
                bool_or(a.is_grantable) as grantable
         from base b cross join lateral aclexplode(coalesce(b.acl, acldefault(b.acltype, b.owner))) a
         where b.gon is not null and (b.acl is not null or b.acltype in ('f', 'T')) and a.grantee <> b.owner
-        group by 1, 2, 3, 4, 5, 6) g
+        group by 1, 2, 3, 4, 5, 6, 7, 8) g
 ))SQL";
 
 // Pins the settings the pg_get_* functions print by (s1), restores them at the end (outer
@@ -529,6 +529,128 @@ constexpr std::string_view kCaptureTail = R"SQL(
   where s1.pinned is not null
   offset 0) r)SQL";
 
+// "@in(expr)" marks where a branch can be narrowed to the anchors a tracker re-reads
+// (track.cpp): expr = any(those anchors) when `scoped`, else true (every object).
+std::string expand_in(std::string s, bool scoped) {
+  for (size_t at = s.find("@in("); at != std::string::npos; at = s.find("@in(", at)) {
+    auto close = s.find(')', at);
+    std::string expr = s.substr(at + 4, close - at - 4);
+    std::string with = scoped ? "(" + expr + " = any ((select d from dset)::oid[]))" : "true";
+    s.replace(at, close + 1 - at, with);
+    at += with.size();
+  }
+  return s;
+}
+
+// --- Tracking (track.cpp): the same objects with their anchors, narrowed to what changed ---
+//
+// An anchor is the OID of the object whose catalog rows an object's line is read from: a
+// relation for its columns, constraints, indexes, triggers, rules, policies, RLS, grants and
+// comments; a function, type or schema for itself; 0 for the few global objects (extensions,
+// default privileges, publications, event triggers), which are always re-read.
+//
+// `fresh` lists the catalog rows written since the mark (a transaction ID, set by the
+// caller in belay.fp_mark: every row whose xmin is at or after it). Their anchors, the
+// anchors of objects that depend on them (pg_depend: a view or foreign key prints the names
+// of what it references), every sequence (values change through data, not DDL) and the
+// caller's extra anchors (belay.fp_extra: objects of deleted rows, which leave no trace) make
+// `dset`, the anchors re-read. Deleted rows are found by the caller from the counts.
+constexpr std::string_view kTrackScopes = R"SQL(,
+mark as (select nullif(current_setting('belay.fp_mark', true), '')::bigint as x offset 0),
+fresh (cat, key, classid, oid) as (
+  select 'pg_class', c.oid::text, 'pg_class'::regclass, c.oid from pg_class c where c.oid >= 16384 and @new(c.xmin)
+  union all select 'pg_attribute', null, 'pg_class'::regclass, a.attrelid from pg_attribute a
+            where a.attrelid >= 16384 and @new(a.xmin)
+  union all select 'pg_attrdef', null, 'pg_class'::regclass, d.adrelid from pg_attrdef d where d.oid >= 16384 and @new(d.xmin)
+  union all select 'pg_constraint', c.oid::text, 'pg_constraint'::regclass, c.oid from pg_constraint c
+            where c.oid >= 16384 and @new(c.xmin)
+  union all select 'pg_index', null, 'pg_class'::regclass, i.indexrelid from pg_index i
+            where i.indexrelid >= 16384 and @new(i.xmin)
+  union all select 'pg_trigger', t.oid::text, 'pg_trigger'::regclass, t.oid from pg_trigger t where t.oid >= 16384 and @new(t.xmin)
+  union all select 'pg_rewrite', w.oid::text, 'pg_rewrite'::regclass, w.oid from pg_rewrite w where w.oid >= 16384 and @new(w.xmin)
+  union all select 'pg_policy', p.oid::text, 'pg_policy'::regclass, p.oid from pg_policy p where p.oid >= 16384 and @new(p.xmin)
+  union all select 'pg_proc', p.oid::text, 'pg_proc'::regclass, p.oid from pg_proc p where p.oid >= 16384 and @new(p.xmin)
+  union all select 'pg_type', t.oid::text, 'pg_type'::regclass, t.oid from pg_type t where t.oid >= 16384 and @new(t.xmin)
+  union all select 'pg_enum', null, 'pg_type'::regclass, e.enumtypid from pg_enum e where e.oid >= 16384 and @new(e.xmin)
+  union all select 'pg_range', null, 'pg_type'::regclass, r.rngtypid from pg_range r where r.rngtypid >= 16384 and @new(r.xmin)
+  union all select 'pg_sequence', null, 'pg_class'::regclass, q.seqrelid from pg_sequence q
+            where q.seqrelid >= 16384 and @new(q.xmin)
+  union all select 'pg_inherits', null, 'pg_class'::regclass, i.inhrelid from pg_inherits i
+            where i.inhrelid >= 16384 and @new(i.xmin)
+  union all select 'pg_partitioned_table', null, 'pg_class'::regclass, p.partrelid from pg_partitioned_table p
+            where p.partrelid >= 16384 and @new(p.xmin)
+  union all select 'pg_foreign_table', null, 'pg_class'::regclass, f.ftrelid from pg_foreign_table f
+            where f.ftrelid >= 16384 and @new(f.xmin)
+  union all select 'pg_namespace', n.oid::text, 'pg_namespace'::regclass, n.oid from pg_namespace n where @new(n.xmin)
+  union all select 'pg_description', d.objoid || '/' || d.classoid || '/' || d.objsubid, d.classoid, d.objoid
+            from pg_description d where (d.objoid >= 16384 or d.classoid = 'pg_namespace'::regclass) and @new(d.xmin)
+  -- names printed inside other objects' lines, changed rarely: any change re-reads everything
+  union all select 'other', null, 0, 0
+            from (select xmin from pg_authid union all select xmin from pg_collation where oid >= 16384
+                  union all select xmin from pg_opclass where oid >= 16384 union all select xmin from pg_operator where oid >= 16384
+                  union all select xmin from pg_language where oid >= 16384
+                  union all select xmin from pg_foreign_server where oid >= 16384) o
+            where @new(o.xmin)
+),
+raw (classid, oid) as (
+  select f.classid, f.oid from fresh f where f.cat <> 'other'
+  union
+  select d.classid, d.objid from pg_depend d
+  where d.refclassid in ('pg_class'::regclass, 'pg_type'::regclass, 'pg_proc'::regclass)
+    and d.refobjid = any (array(select f.oid from fresh f where f.classid in ('pg_class'::regclass, 'pg_type'::regclass,
+                                                                              'pg_proc'::regclass)))
+),
+anchors (o) as (
+  select coalesce(ix.indrelid, cc.reltype, nullif(con.conrelid, 0), con.contypid, tg.tgrelid, po.polrelid, rw.ev_class,
+                  ad.adrelid, r.oid)
+  from raw r
+       left join pg_index ix on r.classid = 'pg_class'::regclass and ix.indexrelid = r.oid
+       left join pg_class cc on r.classid = 'pg_class'::regclass and cc.oid = r.oid and cc.relkind = 'c'
+       left join pg_constraint con on r.classid = 'pg_constraint'::regclass and con.oid = r.oid
+       left join pg_trigger tg on r.classid = 'pg_trigger'::regclass and tg.oid = r.oid
+       left join pg_policy po on r.classid = 'pg_policy'::regclass and po.oid = r.oid
+       left join pg_rewrite rw on r.classid = 'pg_rewrite'::regclass and rw.oid = r.oid
+       left join pg_attrdef ad on r.classid = 'pg_attrdef'::regclass and ad.oid = r.oid
+  union select 0
+  union select s.oid from pg_class s where s.oid >= 16384 and s.relkind = 'S'
+),
+dset (d) as (
+  select array(select o from anchors) || coalesce(nullif(current_setting('belay.fp_extra', true), '')::oid[], '{}')
+))SQL";
+
+// What a tracker reads, in one row (the outer projection gives the session its settings
+// back, so every line must be computed before the first row is returned): the lines with
+// their anchors, the keys of fresh rows of the catalogs whose deletions it follows, those
+// catalogs' row counts, the next mark, whether something outside the anchors changed, and
+// the anchors re-read. Ids and lines are sent as hex UTF-8: the bytes digest() hashes,
+// whatever the client encoding.
+constexpr std::string_view kTrackTail = R"SQL(
+  select (select string_agg(l.anchor::text || ',' || coalesce(l.objid::text, '') || ',' || l.kind || ','
+                            || encode(convert_to(l.id, 'UTF8'), 'hex') || ','
+                            || encode(convert_to('["' || l.kind || '", ' || to_json(l.id)::text || ', '
+                                                 || to_json(l.label)::text || ', ' || l.props || ']', 'UTF8'), 'hex'), ';')
+          from lines l) as lines,
+         (select string_agg(n.cat || ':' || n.keys, ';')
+          from (select f.cat, string_agg(f.key, ',') as keys from fresh f where f.key is not null group by f.cat) n) as fresh,
+         (select string_agg(k.cat || ':' || k.n, ';')
+          from (select 'pg_class' as cat, count(*) as n from pg_class where oid >= 16384
+                union all select 'pg_constraint', count(*) from pg_constraint where oid >= 16384
+                union all select 'pg_trigger', count(*) from pg_trigger where oid >= 16384
+                union all select 'pg_rewrite', count(*) from pg_rewrite where oid >= 16384
+                union all select 'pg_policy', count(*) from pg_policy where oid >= 16384
+                union all select 'pg_proc', count(*) from pg_proc where oid >= 16384
+                union all select 'pg_type', count(*) from pg_type where oid >= 16384
+                union all select 'pg_namespace', count(*) from pg_namespace
+                union all select 'pg_description', count(*) from pg_description
+                          where objoid >= 16384 or classoid = 'pg_namespace'::regclass
+                union all select 'extension members', count(*) from pg_depend
+                          where refclassid = 'pg_extension'::regclass and deptype = 'e') k) as counts,
+         (txid_snapshot_xmin(txid_current_snapshot()) & 4294967295)::text as next_mark,
+         (select count(*) from fresh where cat = 'other')::text as other,
+         @dset as anchors
+  where s1.pinned is not null
+  offset 0) r)SQL";
+
 // A generated statement and the name it is prepared under (derived from its text).
 struct Statement {
   std::string name, sql;
@@ -545,7 +667,7 @@ const Statement& statement(std::string_view tail, const Options& opt, int versio
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   std::string s(kHead);
   s += kScopes;
-  s += ",\nbase (kind, id, label, props, main, classid, objid, subid, owner, acl, acltype, gon, gcol) as (";
+  s += ",\nbase (kind, id, label, props, main, classid, objid, subid, owner, acl, acltype, gon, gcol, anchor) as (";
   auto branches = base_branches(version);
   for (size_t i = 0; i < branches.size(); ++i) s += (i ? "\n  union all" : "") + branches[i];
   s += "\n),";
@@ -554,7 +676,41 @@ const Statement& statement(std::string_view tail, const Options& opt, int versio
   std::string exclude;
   for (auto& name : opt.exclude_schemas) exclude += (exclude.empty() ? "" : ", ") + pg::quote_literal(name);
   s = replace_all(std::move(s), "@exclude", exclude.empty() ? "'{}'::text[]" : "array[" + exclude + "]::text[]");
+  s = expand_in(std::move(s), false);
   auto name = "belay_fingerprint_" + sha256_hex(s).substr(0, 16);
+  return cache.emplace(key, Statement{std::move(name), std::move(s)}).first->second;
+}
+
+// The tracking statement: every object (scoped = false) or only those of `dset`.
+const Statement& tracked_statement(const Options& opt, int version, bool scoped) {
+  static std::mutex mu;
+  static std::map<std::tuple<bool, int, std::vector<std::string>>, Statement> cache;
+  std::lock_guard lock(mu);
+  auto key = std::make_tuple(scoped, version, opt.exclude_schemas);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  std::string s(kHead);
+  s += kScopes;
+  s += kTrackScopes;
+  s += ",\nbase (kind, id, label, props, main, classid, objid, subid, owner, acl, acltype, gon, gcol, anchor) as (";
+  auto branches = base_branches(version);
+  for (size_t i = 0; i < branches.size(); ++i) s += (i ? "\n  union all" : "") + branches[i];
+  s += "\n),";
+  s += kDerived;
+  s += kTrackTail;
+  std::string exclude;
+  for (auto& name : opt.exclude_schemas) exclude += (exclude.empty() ? "" : ", ") + pg::quote_literal(name);
+  s = replace_all(std::move(s), "@exclude", exclude.empty() ? "'{}'::text[]" : "array[" + exclude + "]::text[]");
+  // Unscoped: every catalog row counts as fresh, so the counted catalogs' keys all come back.
+  s = replace_all(std::move(s), "@dset", scoped ? "(select d::text from dset)" : "null");
+  for (size_t at = s.find("@new("); at != std::string::npos; at = s.find("@new(", at)) {
+    auto close = s.find(')', at);
+    std::string col = s.substr(at + 5, close - at - 5);
+    std::string with = scoped ? "(((" + col + "::text::bigint - (select x from mark)) & 4294967295) < 2147483648)" : "true";
+    s.replace(at, close + 1 - at, with);
+    at += with.size();
+  }
+  s = expand_in(std::move(s), scoped);
+  auto name = std::string(scoped ? "belay_fp_track_" : "belay_fp_all_") + sha256_hex(s).substr(0, 16);
   return cache.emplace(key, Statement{std::move(name), std::move(s)}).first->second;
 }
 
@@ -637,6 +793,32 @@ Result<Model> capture(pg::Conn& conn, const Options& opt) {
   }
   return m;
 }
+
+namespace detail {
+// Runs the tracking statement with the mark and extra anchors set for it alone (local
+// settings in one implicit transaction), prepared once per connection.
+Result<pg::Rows> run_tracked(pg::Conn& conn, const Options& opt, bool scoped, const std::string& mark,
+                             const std::string& extra) {
+  const Statement& st = tracked_statement(opt, conn.server_version(), scoped);
+  auto prepare = [&]() -> Status {
+    BELAY_ASSIGN(auto have, conn.query("select 1 from pg_prepared_statements where name = $1", {st.name}));
+    if (have.size() == 0) BELAY_TRY(conn.exec("prepare " + st.name + " as " + st.sql));
+    set_prepared(conn, st.name, true);
+    return ok_status();
+  };
+  if (!is_prepared(conn, st.name)) BELAY_TRY(prepare());
+  std::string q = fmt::format("select set_config('belay.fp_mark', {}, true), set_config('belay.fp_extra', {}, true); execute {}",
+                              pg::quote_literal(mark), pg::quote_literal(extra), st.name);
+  auto rows = conn.exec_last(q);
+  if (!rows.ok() && rows.error().sqlstate == "26000") {
+    set_prepared(conn, st.name, false);
+    BELAY_TRY(prepare());
+    rows = conn.exec_last(q);
+  }
+  if (!rows.ok()) return annotate(std::move(rows).error(), "track");
+  return rows;
+}
+}  // namespace detail
 
 Result<Digest> digest(pg::Conn& conn, const Options& opt) {
   auto rows = run_prepared(conn, statement(kDigestTail, opt, conn.server_version()));

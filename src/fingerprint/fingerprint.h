@@ -47,6 +47,48 @@ struct Digest {
 };
 Result<Digest> digest(pg::Conn& conn, const Options& opt = {});
 
+// Follows one database through a series of changes and keeps its model current by
+// re-reading only the objects whose catalog rows changed since the last look: each update
+// costs about as much as the changes, not the schema. Rehearsal uses it for its three
+// fingerprints per migration.
+//
+// What changed is found from the catalog rows' xmin (rows written since the last look), the
+// objects that depend on those (pg_depend), and row counts (deletions leave no row behind).
+// Sequences are always re-read. A change that renames something printed inside many lines
+// (a role, a schema, a collation, ...) re-reads everything. Reading pg_authid needs a
+// superuser; without one every update is a full read. Every update's hash equals digest()'s
+// for the same state.
+class Tracker {
+ public:
+  static Result<Tracker> start(pg::Conn& conn, const Options& opt = {});
+  Tracker(Tracker&&) noexcept;
+  Tracker& operator=(Tracker&&) noexcept;
+  ~Tracker();
+
+  // Brings the model up to date with the database as `conn` sees it now.
+  Result<Digest> update(pg::Conn& conn);
+  // Forgets everything and reads the whole model again.
+  Result<Digest> reset(pg::Conn& conn);
+
+  const std::string& hash() const;
+  size_t objects() const;
+  Model model() const;                       // the whole current model
+  // The objects the last update found changed: as they were before it, and after.
+  std::pair<Model, Model> last_change() const;
+
+  struct Stats {
+    int updates = 0;           // update() calls
+    int full_reads = 0;        // of which read everything
+    long objects_read = 0;     // objects read by all updates
+  };
+  const Stats& stats() const;
+
+ private:
+  Tracker();
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
 struct Change {
   std::string what;     // "added", "removed", "changed"
   std::string kind, id, label;

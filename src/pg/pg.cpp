@@ -177,6 +177,21 @@ std::optional<ServerError> Conn::exec_detailed(std::string_view sql) {
   return err;
 }
 
+Result<Rows> Conn::exec_last(std::string_view sql) {
+  std::string q(sql);
+  if (!PQsendQuery(impl_->c, q.c_str())) return to_error(server_error(nullptr, impl_->c));
+  std::optional<ServerError> err;
+  Rows last;
+  while (PGresult* r = PQgetResult(impl_->c)) {
+    if (!err && !is_success(PQresultStatus(r))) err = server_error(r, impl_->c);
+    if (!err && PQresultStatus(r) == PGRES_TUPLES_OK) last = Rows(r);  // takes ownership
+    else PQclear(r);
+  }
+  if (!err && PQstatus(impl_->c) != CONNECTION_OK) err = server_error(nullptr, impl_->c);
+  if (err) return to_error(*err);
+  return last;
+}
+
 BatchResult Conn::pipeline(const std::vector<std::string>& statements) {
   BatchResult out;
   PGconn* c = impl_->c;

@@ -64,6 +64,9 @@ class Conn {
   Status exec(std::string_view sql);
   // Simple protocol, returning the server error in full on failure.
   std::optional<ServerError> exec_detailed(std::string_view sql);
+  // Simple protocol, several statements in one implicit transaction; the rows of the last
+  // one that returned rows (e.g. set_config(.., true) calls, then the query they shape).
+  Result<Rows> exec_last(std::string_view sql);
 
   // Sends every statement (extended protocol, pipeline mode) and reads the results:
   // one round trip per chunk of kPipelineChunk. Stops at the first failure; later
