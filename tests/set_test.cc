@@ -632,3 +632,42 @@ TEST(SetExtra, DirectivesToleratesCaseSpacesAndSemicolon) {
 
 }  // namespace
 }  // namespace belay
+
+// ---------------------------------------------------------------- lenient loads (lint)
+
+TEST(LoadSetLenient, SyntaxErrorsAreKeptPerScriptWithTreesAndIgnoreDirectives) {
+  TempProject p("set-lenient");
+  p.write("migrations/1_a.sql", "-- belay:ignore drop-table\ncreate table a (id int);\nselect from from a;\n");
+  p.write("migrations/2_b.sql", "-- belay:ignore-file prefer-text\ncreate table b (id int);\n");
+  must_fail(p, "migrations/1_a.sql");  // the migration engine still refuses it
+  auto cfg = project::load(p.dir());
+  ASSERT_TRUE(cfg.ok());
+  belay::migrate::LoadOptions opt;
+  opt.lenient = true;
+  opt.keep_trees = true;
+  auto set = load_set(*cfg, opt);
+  ASSERT_TRUE(set.ok()) << set.error().render();
+  ASSERT_EQ(set->migrations.size(), 2u);
+  const auto& a = set->migrations[0].up;
+  ASSERT_EQ(a.syntax_errors.size(), 1u);
+  EXPECT_EQ(a.syntax_errors[0].line, 3);
+  ASSERT_EQ(a.statements.size(), 1u);
+  ASSERT_NE(a.statements[0].tree, nullptr);
+  EXPECT_TRUE(a.statements[0].tree->contains("CreateStmt"));
+}
+
+TEST(LoadSetLenient, LoadTextReadsLikeTheSet) {
+  belay::migrate::LoadOptions opt;
+  opt.lenient = true;
+  auto m = belay::migrate::load_text("-- migrate:up transaction:false\ncreate index i on t (a);\n-- migrate:down\ndrop index i;\n",
+                                     "x/7_idx.sql", opt);
+  ASSERT_TRUE(m.ok()) << m.error().render();
+  EXPECT_EQ(m->version, "7");
+  EXPECT_FALSE(m->up.transactional);
+  EXPECT_EQ(m->up.statements[0].line, 2);
+  ASSERT_TRUE(m->down);
+  auto odd = belay::migrate::load_text("select 1", "adhoc.sql", opt);
+  ASSERT_TRUE(odd.ok());
+  EXPECT_EQ(odd->version, "");
+  EXPECT_FALSE(belay::migrate::load_text("-- nothing\n", "e.sql", opt).ok());
+}

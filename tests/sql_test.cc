@@ -410,3 +410,78 @@ TEST(SqlLineCol, ColumnsAreBytes) {
   std::string_view s = "é = x";
   EXPECT_EQ(line_col(s, 3), std::make_pair(1, 4));
 }
+
+// --- lenient splitting and parse trees (lint) ---
+
+TEST(SqlSplitLenient, EverySyntaxErrorIsLocatedAndTheRestIsKept) {
+  belay::sql::SplitOptions opt;
+  opt.lenient = true;
+  auto r = split("select 1;\nselect from from t;\ncreate table a (id int);\n  selec 2;\nselect 3;", "t.sql", opt);
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0].line, 2);
+  EXPECT_EQ(r.errors[0].column, 13);  // the second "from"
+  EXPECT_EQ(r.errors[0].file, "t.sql");
+  EXPECT_EQ(r.errors[1].line, 4);
+  EXPECT_EQ(r.errors[1].column, 3);
+  ASSERT_EQ(r.statements.size(), 3u);
+  EXPECT_EQ(r.statements[1].kind, "CreateStmt");
+  EXPECT_EQ(r.statements[2].text, "select 3");
+  // Not lenient: the first error only, as split() has always done.
+  auto strict = split("select 1;\nselect from from t;\nselect 3;", "t.sql", belay::sql::SplitOptions{});
+  ASSERT_EQ(strict.errors.size(), 1u);
+  EXPECT_EQ(strict.statements.size(), 1u);
+}
+
+TEST(SqlSplitLenient, UnterminatedQuoteKeepsTheStatementsBeforeIt) {
+  belay::sql::SplitOptions opt;
+  opt.lenient = true;
+  auto r = split("create table a (id int);\nselect 'x;\ny';\ninsert into a values ('oops);\n", "t.sql", opt);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].line, 4);
+  EXPECT_EQ(r.errors[0].column, 23);
+  ASSERT_EQ(r.statements.size(), 2u);
+  EXPECT_EQ(r.statements[1].text, "select 'x;\ny'");
+  auto nul = split(std::string("select 1;\nselect 2\0;", 21), "t.sql", opt);
+  ASSERT_EQ(nul.errors.size(), 1u);
+  EXPECT_EQ(nul.errors[0].message, "NUL byte in SQL file");
+  EXPECT_EQ(nul.statements.size(), 1u);
+}
+
+TEST(SqlSplitLenient, TreeIsKeptOnlyWhenAsked) {
+  auto plain = must_split("create index i on t (a)");
+  EXPECT_EQ(plain[0].tree, nullptr);
+  belay::sql::SplitOptions opt;
+  opt.keep_tree = true;
+  auto r = split("select 1;\n  create index i on s.t (a)", "t.sql", opt);
+  ASSERT_EQ(r.statements.size(), 2u);
+  ASSERT_NE(r.statements[1].tree, nullptr);
+  const auto& idx = (*r.statements[1].tree)["IndexStmt"];
+  EXPECT_EQ(idx["relation"]["relname"], "t");
+  EXPECT_EQ(idx["relation"]["schemaname"], "s");
+  // Locations are byte offsets into the statement's text.
+  EXPECT_EQ(idx["relation"]["location"], 18);
+}
+
+TEST(SqlParenGroup, FindsTheBalancedGroup) {
+  using belay::sql::paren_group;
+  std::string s = "alter table t add constraint c check ( (a > 0) and b <> ')' /* ) */ )";
+  EXPECT_EQ(paren_group(s, static_cast<int>(s.find("check"))), "(a > 0) and b <> ')' /* ) */");
+  EXPECT_EQ(paren_group("select 1", 0), "");
+  EXPECT_EQ(paren_group("check ((a)", 0), "");
+  EXPECT_EQ(paren_group("f(x) g(y)", 4), "y");
+}
+
+TEST(SqlSplitLenient, AnUnbalancedParenthesisDoesNotHideTheNextStatements) {
+  belay::sql::SplitOptions opt;
+  opt.lenient = true;
+  auto r = split("create table a (id int;\ndrop table b;\nselec 1;\ntruncate c;\n", "t.sql", opt);
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0].line, 1);
+  EXPECT_EQ(r.errors[1].line, 3);
+  ASSERT_EQ(r.statements.size(), 2u);
+  EXPECT_EQ(r.statements[0].kind, "DropStmt");
+  EXPECT_EQ(r.statements[1].kind, "TruncateStmt");
+  // Not lenient: unchanged, the first error only.
+  auto strict = split("create table a (id int;\ndrop table b;\n", "t.sql", belay::sql::SplitOptions{});
+  EXPECT_EQ(strict.errors.size(), 1u);
+}

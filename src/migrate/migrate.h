@@ -30,6 +30,8 @@ struct Script {
   std::string non_tx_reason;                // why not (first statement that cannot)
   std::optional<milliseconds> lock_timeout;       // -- belay:lock_timeout=5s
   std::optional<milliseconds> statement_timeout;  // -- belay:statement_timeout=1min
+  // LoadOptions::lenient only: statements that did not parse (absent from `statements`).
+  std::vector<Error> syntax_errors;
 };
 
 struct Migration {
@@ -53,6 +55,21 @@ int compare_versions(const std::string& a, const std::string& b);
 // error's location, the full list in detail): duplicate versions, malformed names,
 // non-UTF-8 bytes, empty files, a down without an up, SQL that does not parse.
 Result<MigrationSet> load_set(const project::Config& cfg);
+
+struct LoadOptions {
+  bool keep_trees = false;  // keep each statement's parse tree (sql::Statement::tree)
+  // A statement that does not parse does not fail the load: it lands in
+  // Script::syntax_errors and the rest of the file is still read (lint reports them).
+  // Every other problem (names, duplicates, encoding, empty files) still fails it.
+  bool lenient = false;
+};
+Result<MigrationSet> load_set(const project::Config& cfg, const LoadOptions& opt);
+
+// One migration file read exactly as load_set reads it (plain, or dbmate-style sections
+// with their transaction:false), from disk or from `text`. The name need not follow the
+// <version>_<name>.sql convention (version and name are then empty).
+Result<Migration> load_file(const std::filesystem::path& file, const LoadOptions& opt);
+Result<Migration> load_text(const std::string& text, const std::filesystem::path& file, const LoadOptions& opt);
 
 // --- history (belay.migrations) ---
 struct Applied {

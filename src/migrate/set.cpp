@@ -56,6 +56,8 @@ void apply_directives(const std::string& src, int base_line, Script& s, std::vec
     } else if (key == "no-transaction" || key == "no_transaction") {
       s.transactional = false;
       if (s.non_tx_reason.empty()) s.non_tx_reason = "belay:no-transaction directive";
+    } else if (key == "ignore" || key == "ignore-file") {
+      // Lint suppressions (`-- belay:ignore RULE`): read by lint, nothing to do here.
     } else {
       bad(fmt::format("unknown directive belay:{} (known: lock_timeout, statement_timeout, no-transaction)", key));
     }
@@ -65,17 +67,17 @@ void apply_directives(const std::string& src, int base_line, Script& s, std::vec
 // Builds a Script from a file or a section of one. `base_line` is where the text
 // starts in the file, so statement positions are file positions.
 std::optional<Script> make_script(const stdfs::path& file, const std::string& text, int base_line,
-                                  std::vector<Error>& errs) {
+                                  std::vector<Error>& errs, const LoadOptions& opt) {
   Script s;
   s.file = file;
-  auto stmts = sql::split(text, file.string());
-  if (!stmts.ok()) {
-    Error e = std::move(stmts).error();
-    e.line += base_line - 1;
-    errs.push_back(std::move(e));
+  auto split = sql::split(text, file.string(), sql::SplitOptions{opt.keep_trees, opt.lenient});
+  for (auto& e : split.errors) e.line += base_line - 1;
+  if (!split.errors.empty() && !opt.lenient) {
+    errs.push_back(std::move(split.errors.front()));
     return std::nullopt;
   }
-  s.statements = std::move(*stmts);
+  s.syntax_errors = std::move(split.errors);
+  s.statements = std::move(split.statements);
   std::string canon;
   for (auto& st : s.statements) {
     st.line += base_line - 1;
@@ -184,10 +186,9 @@ void parallel_for(size_t n, const std::function<void(size_t)>& fn) {
 }
 
 // One up file (plain or dbmate-style with its down section); errors go to `errs`.
-std::optional<Migration> load_up(const stdfs::path& p, const FileName& fn, std::vector<Error>& errs) {
-  auto src = read_checked(p);
-  if (!src.ok()) { errs.push_back(std::move(src).error()); return std::nullopt; }
-  auto sec = split_sections(*src);
+std::optional<Migration> up_from_text(const std::string& text, const stdfs::path& p, const FileName& fn,
+                                      std::vector<Error>& errs, const LoadOptions& opt) {
+  auto sec = split_sections(text);
   Migration m;
   m.version = fn.version;
   m.name = fn.name;
@@ -201,9 +202,9 @@ std::optional<Migration> load_up(const stdfs::path& p, const FileName& fn, std::
       return std::nullopt;
     }
   }
-  auto up = make_script(p, sec.up, sec.up_line, errs);
+  auto up = make_script(p, sec.up, sec.up_line, errs, opt);
   if (!up) return std::nullopt;
-  if (up->statements.empty()) {
+  if (up->statements.empty() && up->syntax_errors.empty()) {
     errs.push_back(Error::usage(sec.dbmate ? "empty '-- migrate:up' section" : "empty migration (no SQL statements)")
                        .with_file(p.string())
                        .with_next("write the migration or delete the file"));
@@ -212,8 +213,8 @@ std::optional<Migration> load_up(const stdfs::path& p, const FileName& fn, std::
   if (sec.up_no_tx && up->transactional) { up->transactional = false; up->non_tx_reason = "transaction:false"; }
   m.up = std::move(*up);
   if (sec.dbmate) {
-    auto down = make_script(p, sec.down, sec.down_line, errs);
-    if (down && !down->statements.empty()) {
+    auto down = make_script(p, sec.down, sec.down_line, errs, opt);
+    if (down && (!down->statements.empty() || !down->syntax_errors.empty())) {
       if (sec.down_no_tx && down->transactional) { down->transactional = false; down->non_tx_reason = "transaction:false"; }
       m.down = std::move(*down);
     }
@@ -221,13 +222,20 @@ std::optional<Migration> load_up(const stdfs::path& p, const FileName& fn, std::
   return m;
 }
 
-// A separate rollback file.
-std::optional<Script> load_down(const stdfs::path& p, std::vector<Error>& errs) {
+std::optional<Migration> load_up(const stdfs::path& p, const FileName& fn, std::vector<Error>& errs,
+                                 const LoadOptions& opt) {
   auto src = read_checked(p);
   if (!src.ok()) { errs.push_back(std::move(src).error()); return std::nullopt; }
-  auto down = make_script(p, *src, 1, errs);
+  return up_from_text(*src, p, fn, errs, opt);
+}
+
+// A separate rollback file.
+std::optional<Script> load_down(const stdfs::path& p, std::vector<Error>& errs, const LoadOptions& opt) {
+  auto src = read_checked(p);
+  if (!src.ok()) { errs.push_back(std::move(src).error()); return std::nullopt; }
+  auto down = make_script(p, *src, 1, errs, opt);
   if (!down) return std::nullopt;
-  if (down->statements.empty()) {
+  if (down->statements.empty() && down->syntax_errors.empty()) {
     errs.push_back(Error::usage("empty rollback (no SQL statements)")
                        .with_file(p.string())
                        .with_next("write the rollback or delete the file"));
@@ -250,7 +258,41 @@ const Migration* MigrationSet::find(const std::string& version) const {
   return nullptr;
 }
 
-Result<MigrationSet> load_set(const project::Config& cfg) {
+Result<MigrationSet> load_set(const project::Config& cfg) { return load_set(cfg, LoadOptions{}); }
+
+namespace {
+// All problems of a load in file order: the first as the error, every one in detail.
+Error combine(std::vector<Error> errs) {
+  std::stable_sort(errs.begin(), errs.end(), [](const Error& a, const Error& b) {
+    return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
+  });
+  Error first = errs.front();
+  if (errs.size() > 1) {
+    first.message = fmt::format("{} (and {} more problem{})", first.message, errs.size() - 1,
+                                errs.size() == 2 ? "" : "s");
+    std::string all;
+    for (auto& e : errs) all += "\n    " + e.location() + ": " + e.message;
+    first.detail = "every problem:" + all;
+  }
+  return first;
+}
+}  // namespace
+
+Result<Migration> load_text(const std::string& text, const stdfs::path& file, const LoadOptions& opt) {
+  std::vector<Error> errs;
+  FileName fn = parse_name(file.filename().string()).value_or(FileName{});
+  auto m = up_from_text(text, file, fn, errs, opt);
+  if (!errs.empty() || !m) return errs.empty() ? Error::usage("cannot read migration").with_file(file.string())
+                                               : combine(std::move(errs));
+  return std::move(*m);
+}
+
+Result<Migration> load_file(const stdfs::path& file, const LoadOptions& opt) {
+  BELAY_ASSIGN(auto text, read_checked(file));
+  return load_text(text, file, opt);
+}
+
+Result<MigrationSet> load_set(const project::Config& cfg, const LoadOptions& opt) {
   MigrationSet set;
   set.layout = cfg.layout;
   set.dir = cfg.migrations_dir;
@@ -289,7 +331,7 @@ Result<MigrationSet> load_set(const project::Config& cfg) {
   std::vector<std::optional<Migration>> loaded(up_jobs.size());
   std::vector<std::vector<Error>> up_errs(up_jobs.size());
   parallel_for(up_jobs.size(), [&](size_t i) {
-    loaded[i] = load_up(up_jobs[i].file, up_jobs[i].name, up_errs[i]);
+    loaded[i] = load_up(up_jobs[i].file, up_jobs[i].name, up_errs[i], opt);
   });
   for (size_t i = 0; i < up_jobs.size(); ++i) {
     for (auto& e : up_errs[i]) errs.push_back(std::move(e));
@@ -335,28 +377,15 @@ Result<MigrationSet> load_set(const project::Config& cfg) {
   std::vector<std::optional<Script>> down_scripts(down_jobs.size());
   std::vector<std::vector<Error>> down_errs(down_jobs.size());
   parallel_for(down_jobs.size(), [&](size_t i) {
-    down_scripts[i] = load_down(down_jobs[i].first->file, down_errs[i]);
+    down_scripts[i] = load_down(down_jobs[i].first->file, down_errs[i], opt);
   });
   for (size_t i = 0; i < down_jobs.size(); ++i) {
     for (auto& e : down_errs[i]) errs.push_back(std::move(e));
     if (down_scripts[i]) down_jobs[i].second->down = std::move(*down_scripts[i]);
   }
 
-  if (!errs.empty()) {
-    // Reported in file order, whichever phase found them.
-    std::stable_sort(errs.begin(), errs.end(), [](const Error& a, const Error& b) {
-      return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
-    });
-    Error first = errs.front();
-    if (errs.size() > 1) {
-      first.message = fmt::format("{} (and {} more problem{})", first.message, errs.size() - 1,
-                                  errs.size() == 2 ? "" : "s");
-      std::string all;
-      for (auto& e : errs) all += "\n    " + e.location() + ": " + e.message;
-      first.detail = "every problem:" + all;
-    }
-    return first;
-  }
+  // Reported in file order, whichever phase found them.
+  if (!errs.empty()) return combine(std::move(errs));
   for (auto& [_, m] : ups) set.migrations.push_back(std::move(m));
   std::sort(set.migrations.begin(), set.migrations.end(),
             [](const Migration& a, const Migration& b) { return compare_versions(a.version, b.version) < 0; });

@@ -283,7 +283,8 @@ void classify(const std::string& kind, const json& n, Statement& st) {
 
 // Parse `st.text` and fill kind, classification and relations. `source` is the whole
 // file, used to place errors.
-Status analyze(std::string_view source, const std::string& file, Statement& st) {
+Status analyze(std::string_view source, const std::string& file, Statement& st, bool keep_tree,
+               int* error_at_byte = nullptr) {
   PgQueryParseResult r = pg_query_parse(st.text.c_str());
   std::optional<PgError> err;
   std::string tree;
@@ -292,6 +293,7 @@ Status analyze(std::string_view source, const std::string& file, Statement& st) 
   pg_query_free_parse_result(r);
   if (err) {
     int at = cursor_to_byte(source, st.offset, std::max(err->cursorpos, 1));
+    if (error_at_byte) *error_at_byte = at;
     return error_at(source, file, at, err->message);
   }
 
@@ -311,17 +313,59 @@ Status analyze(std::string_view source, const std::string& file, Statement& st) 
   st.kind = node.begin().key();
   classify(st.kind, node.begin().value(), st);
   st.relations = relations_of(node);
+  if (keep_tree) {
+    json& owned = root["stmts"][0]["stmt"];
+    st.tree = std::make_shared<const json>(std::move(owned));
+  }
   return ok_status();
+}
+
+// Where to cut a file whose tail cannot be scanned (from `limit` on): after the last ';'
+// before `limit` that the scanner sees, so the statements before the damage still count.
+// 0 when there is none.
+int last_statement_end(const std::string& src, int limit) {
+  while (limit > 0) {
+    PgError err;
+    auto toks = scan(src.substr(0, static_cast<size_t>(limit)), &err);
+    if (!toks) {
+      int at = cursor_to_byte(src, 0, err.cursorpos);
+      if (at >= limit) return 0;  // no progress: give up on the whole prefix
+      limit = at;
+      continue;
+    }
+    for (size_t i = toks->size(); i-- > 0;)
+      if ((*toks)[i].token == PG_QUERY__TOKEN__ASCII_59) return (*toks)[i].start + 1;
+    return 0;
+  }
+  return 0;
 }
 
 }  // namespace
 
 Result<std::vector<Statement>> split(std::string_view source, const std::string& file_name) {
-  if (source.size() > static_cast<size_t>(INT_MAX / 2))
-    return Error::usage("SQL file too large").with_file(file_name);
+  SplitResult r = split(source, file_name, SplitOptions{});
+  if (!r.errors.empty()) return std::move(r.errors.front());
+  return std::move(r.statements);
+}
+
+SplitResult split(std::string_view source, const std::string& file_name, const SplitOptions& opt) {
+  SplitResult out;
+  if (source.size() > static_cast<size_t>(INT_MAX / 2)) {
+    out.errors.push_back(Error::usage("SQL file too large").with_file(file_name));
+    return out;
+  }
+  // Lenient: keep what comes before damage at `at` that hides the rest of the file.
+  auto salvage = [&](int at, Error err) {
+    if (opt.lenient) {
+      int cut = last_statement_end(std::string(source), at);
+      if (cut > 0 && cut < at) out = split(source.substr(0, static_cast<size_t>(cut)), file_name, opt);
+    }
+    out.errors.push_back(std::move(err));
+    return out;
+  };
   // libpg_query reads C strings: a NUL byte would silently end the file early.
   if (size_t nul = source.find('\0'); nul != std::string_view::npos)
-    return error_at(source, file_name, static_cast<int>(nul), "NUL byte in SQL file");
+    return salvage(static_cast<int>(nul), error_at(source, file_name, static_cast<int>(nul), "NUL byte in SQL file"));
   const std::string src(source);
 
   std::vector<std::pair<int, int>> pieces;  // (location, length)
@@ -332,14 +376,17 @@ Result<std::vector<Statement>> split(std::string_view source, const std::string&
     for (int i = 0; i < r.n_stmts; ++i)
       pieces.emplace_back(r.stmts[i]->stmt_location, r.stmts[i]->stmt_len);
   pg_query_free_split_result(r);
-  if (err)
-    return error_at(source, file_name, cursor_to_byte(source, 0, err->cursorpos), err->message);
+  if (err) {
+    int at = cursor_to_byte(source, 0, err->cursorpos);
+    return salvage(at, error_at(source, file_name, at, err->message));
+  }
 
   PgError scan_err;
   auto tokens = scan(src, &scan_err);
-  if (!tokens)
-    return error_at(source, file_name, cursor_to_byte(source, 0, scan_err.cursorpos),
-                    scan_err.message);
+  if (!tokens) {
+    int at = cursor_to_byte(source, 0, scan_err.cursorpos);
+    return salvage(at, error_at(source, file_name, at, scan_err.message));
+  }
   const std::vector<Token>& toks = *tokens;
 
   // Analyse the splitter's pieces *and* whatever lies between them: the splitter silently
@@ -356,9 +403,14 @@ Result<std::vector<Statement>> split(std::string_view source, const std::string&
   }
   if (covered < size) ranges.emplace_back(covered, size);
 
-  std::vector<Statement> out;
-  size_t t = 0;
-  for (auto [begin, end] : ranges) {
+  // A stack of ranges still to analyse (front of the file on top).
+  std::vector<std::pair<int, int>> work(ranges.rbegin(), ranges.rend());
+  while (!work.empty()) {
+    auto [begin, end] = work.back();
+    work.pop_back();
+    size_t t = static_cast<size_t>(std::lower_bound(toks.begin(), toks.end(), begin, [](const Token& k, int b) {
+                                     return k.start < b;
+                                   }) - toks.begin());
     int first = -1, last_end = -1;
     for (; t < toks.size() && toks[t].start < end; ++t) {
       if (is_comment(toks[t]) || toks[t].token == PG_QUERY__TOKEN__ASCII_59) continue;
@@ -371,10 +423,50 @@ Result<std::vector<Statement>> split(std::string_view source, const std::string&
     st.offset = first;
     st.text = src.substr(first, last_end - first);
     std::tie(st.line, st.column) = line_col(source, first);
-    BELAY_TRY(analyze(source, file_name, st));
-    out.push_back(std::move(st));
+    int bad = -1;
+    Status s = analyze(source, file_name, st, opt.keep_tree, &bad);
+    if (!s.ok()) {
+      out.errors.push_back(std::move(s).error());
+      if (!opt.lenient) return out;
+      // An unbalanced '(' makes the splitter run on past the statement's end: after the
+      // error, every ';' at any depth starts a new statement again.
+      std::vector<std::pair<int, int>> rest;
+      int from = -1;
+      for (const Token& k : toks) {
+        if (k.start < std::max(bad, first) || k.start >= end || k.token != PG_QUERY__TOKEN__ASCII_59) continue;
+        if (from >= 0) rest.emplace_back(from, k.start + 1);
+        from = k.start + 1;
+      }
+      if (from >= 0) rest.emplace_back(from, end);
+      work.insert(work.end(), rest.rbegin(), rest.rend());
+      continue;
+    }
+    out.statements.push_back(std::move(st));
   }
   return out;
+}
+
+std::string paren_group(std::string_view statement, int offset) {
+  const std::string src(statement.substr(0, statement.find('\0')));
+  PgError err;
+  auto toks = scan(src, &err);
+  if (!toks) return {};
+  int depth = 0, open_end = -1;
+  for (size_t i = 0; i < toks->size(); ++i) {
+    const Token& t = (*toks)[i];
+    if (t.start < offset || is_comment(t)) continue;
+    if (t.token == PG_QUERY__TOKEN__ASCII_40) {
+      if (depth++ == 0) open_end = t.start + 1;
+    } else if (t.token == PG_QUERY__TOKEN__ASCII_41 && depth > 0) {
+      if (--depth == 0) {
+        std::string_view inner = std::string_view(src).substr(open_end, t.start - open_end);
+        size_t b = inner.find_first_not_of(kSpace);
+        if (b == std::string_view::npos) return {};
+        return std::string(inner.substr(b, inner.find_last_not_of(kSpace) - b + 1));
+      }
+    }
+  }
+  return {};
 }
 
 std::string normalize(std::string_view statement) {

@@ -2,9 +2,12 @@
 // Everything else sees SQL through these values.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "util/error.h"
 
@@ -38,6 +41,11 @@ struct Statement {
   // Relations the statement names (schema-qualified when written so), in order of
   // appearance, without duplicates. Used to name lock holders when a lock times out.
   std::vector<std::string> relations;
+
+  // With SplitOptions::keep_tree: the statement's parse tree as libpg_query's JSON, the
+  // node under its kind ({"IndexStmt": {...}}); null otherwise. "location" members are
+  // byte offsets into `text`. Shared so copies of a Statement stay cheap.
+  std::shared_ptr<const nlohmann::json> tree;
 };
 
 // Split `source` into statements with the scanner, then parse each one to classify it.
@@ -45,6 +53,26 @@ struct Statement {
 // Error whose file/line/column point into `source` (file = `file_name`) with the
 // parser's message.
 Result<std::vector<Statement>> split(std::string_view source, const std::string& file_name);
+
+struct SplitOptions {
+  bool keep_tree = false;   // fill Statement::tree (the lint walks it; parsed only once)
+  // Syntax errors are values: a statement that does not parse is reported in `errors`
+  // with its exact line:column and splitting goes on with the next one. After a scanner
+  // error (an unterminated quote or comment swallows the rest of the file) or a NUL byte,
+  // the statements before it are still returned.
+  bool lenient = false;
+};
+struct SplitResult {
+  std::vector<Statement> statements;
+  std::vector<Error> errors;   // not lenient: at most one, and `statements` is incomplete
+};
+SplitResult split(std::string_view source, const std::string& file_name, const SplitOptions& opt);
+
+// The text of the first parenthesised group that starts at or after byte `offset` of
+// `statement`, without its outer parentheses (parentheses inside string literals, quoted
+// identifiers and comments do not count); "" when there is none or it is unbalanced.
+// E.g. the expression of "CHECK (a > 0)" from the constraint's location.
+std::string paren_group(std::string_view statement, int offset);
 
 // The statement text canonicalised for checksums: comments removed, every token
 // separated by one space, keywords and unquoted identifiers lower-cased, string
