@@ -22,5 +22,6 @@ void add_db_commands(CLI::App& app, Global& g, int& rc);
 void add_migrate_commands(CLI::App& app, Global& g, int& rc);
 void add_rehearse_commands(CLI::App& app, Global& g, int& rc);
 void add_evidence_commands(CLI::App& app, Global& g, int& rc);
+void add_lint_commands(CLI::App& app, Global& g, int& rc);
 
 }  // namespace belay::cli

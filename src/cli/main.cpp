@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   add_migrate_commands(app, g, rc);
   add_rehearse_commands(app, g, rc);
   add_evidence_commands(app, g, rc);
+  add_lint_commands(app, g, rc);
   app.parse_complete_callback([&] {
     out().json = g.json;
     bool nocolor = g.no_color || std::getenv("NO_COLOR") != nullptr;

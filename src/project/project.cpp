@@ -54,7 +54,7 @@ std::optional<Error> find_literal_password(const toml::table& t, const std::stri
 // Known keys of the sections belay reads, with their TOML types. A typo or a wrong type
 // is an error, not a silent default. Sections belay does not know are left alone.
 std::optional<Error> check_schema(const toml::table& tbl, const std::string& file) {
-  enum Kind { str, integer, boolean, duration, strings };
+  enum Kind { str, integer, boolean, duration, strings, string_table };
   static const std::map<std::string, std::map<std::string, Kind>> known = {
       {"project", {{"name", str}, {"flavor", str}, {"exposed_schemas", strings}}},
       {"migrations",
@@ -62,6 +62,9 @@ std::optional<Error> check_schema(const toml::table& tbl, const std::string& fil
         {"statement_timeout", duration}, {"lock_wait", duration}, {"lock_retries", integer},
         {"require_down", boolean}}},
       {"embedded", {{"pg_bin", str}}},
+      {"lint",
+       {{"disable", strings}, {"severity", string_table}, {"exposed_schemas", strings}, {"exclude", strings},
+        {"pg_version", integer}}},
       {"target", {{"dsn_env", str}, {"url", str}, {"description", str}}},
   };
   auto where = [&](const toml::node& n, std::string msg) {
@@ -82,11 +85,14 @@ std::optional<Error> check_schema(const toml::table& tbl, const std::string& fil
                 : it->second == integer ? v.is_integer()
                 : it->second == boolean ? v.is_boolean()
                 : it->second == strings ? (v.is_array() && v.as_array()->is_homogeneous(toml::node_type::string))
-                                        : (v.is_string() || v.is_integer());
+                : it->second == string_table
+                    ? (v.is_table() && (v.as_table()->empty() || v.as_table()->is_homogeneous(toml::node_type::string)))
+                    : (v.is_string() || v.is_integer());
       if (!ok) {
         const char* want = it->second == str ? "a string" : it->second == integer ? "an integer"
                            : it->second == boolean ? "true or false"
                            : it->second == strings ? "an array of strings"
+                           : it->second == string_table ? "a table of strings"
                                                    : "a duration like \"2s\"";
         return where(v, fmt::format("[{}] {} must be {}", label, k.str(), want));
       }
@@ -95,7 +101,7 @@ std::optional<Error> check_schema(const toml::table& tbl, const std::string& fil
     }
     return std::nullopt;
   };
-  for (const char* sec : {"project", "migrations", "embedded"}) {
+  for (const char* sec : {"project", "migrations", "embedded", "lint"}) {
     auto node = tbl.get(sec);
     if (!node) continue;
     if (!node->is_table()) return where(*node, fmt::format("{} must be a table ([{}])", sec, sec));
@@ -171,6 +177,27 @@ Result<Config> load(const stdfs::path& start) {
   cfg.lock_retries = static_cast<int>(m["lock_retries"].value_or(int64_t{cfg.lock_retries}));
   cfg.require_down = m["require_down"].value_or(cfg.require_down);
   if (auto e = tbl["embedded"].as_table()) cfg.pg_bin = (*e)["pg_bin"].value_or(std::string());
+  if (auto l = tbl["lint"].as_table()) {
+    auto list = [](const toml::node_view<toml::node> n) {
+      std::vector<std::string> out;
+      if (auto a = n.as_array())
+        for (auto& v : *a) out.push_back(v.value_or(std::string()));
+      return out;
+    };
+    cfg.lint.disable = list((*l)["disable"]);
+    cfg.lint.exclude = list((*l)["exclude"]);
+    if ((*l)["exposed_schemas"].as_array()) cfg.lint.exposed_schemas = list((*l)["exposed_schemas"]);
+    if (auto s = (*l)["severity"].as_table())
+      for (auto& [k, v] : *s) cfg.lint.severity[std::string(k.str())] = v.value_or(std::string());
+    if (auto v = (*l)["pg_version"].value<int64_t>()) {
+      if (*v < 10 || *v > 99) {
+        auto src = (*l)["pg_version"].node()->source();
+        return Error::usage("[lint] pg_version must be a PostgreSQL major version like 15")
+            .with_file(file, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column));
+      }
+      cfg.lint.pg_version = static_cast<int>(*v);
+    }
+  }
   if (auto ts = tbl["targets"].as_table()) {
     for (auto& [k, v] : *ts) {
       Target t;

@@ -42,6 +42,15 @@ struct Config {
   // [embedded]
   std::string pg_bin;
 
+  // [lint] (belay lint): rule ids are checked by lint, which knows them.
+  struct Lint {
+    std::vector<std::string> disable;              // rules never reported
+    std::map<std::string, std::string> severity;   // [lint.severity] rule = "info" | "warning" | "error"
+    std::optional<std::vector<std::string>> exposed_schemas;  // overrides [project] exposed_schemas
+    std::vector<std::string> exclude;              // path globs relative to the root: no findings
+    int pg_version = 0;                            // assumed server major version; 0 = lint's default
+  } lint;
+
   std::map<std::string, Target> targets;
 };
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the lint fuzzer with clang (libFuzzer + AddressSanitizer + UBSan) and runs it.
+#   fuzz/run.sh [SECONDS]        fuzz for SECONDS (default 300), growing fuzz/corpus/lint
+#   fuzz/run.sh --merge          minimise fuzz/corpus/lint (keeps inputs that add coverage)
+# Environment: BELAY_FUZZ_BUILD (default build-fuzz), FUZZ_JOBS (default 1).
+# Crashes are written to fuzz/crashes/; replay one with `build-fuzz/fuzz/lint_fuzz FILE`.
+# CI replays the corpus without libFuzzer (lint_test: LintFuzzCorpus).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BELAY_FUZZ_BUILD:-build-fuzz}"
+cd "$root"
+CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -G Ninja -DBELAY_FUZZ=ON -DBELAY_TESTS=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_FLAGS="-fsanitize=address,undefined,fuzzer-no-link" \
+  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined,fuzzer-no-link" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+cmake --build "$build" --target lint_fuzz
+corpus=fuzz/corpus/lint
+mkdir -p "$corpus" fuzz/crashes
+if [ "${1:-}" = "--merge" ]; then
+  tmp="$(mktemp -d)"
+  "$build/fuzz/lint_fuzz" -merge=1 -max_len=4096 "$tmp" "$corpus"
+  rm -f "$corpus"/*
+  cp "$tmp"/* "$corpus"/
+  rm -rf "$tmp"
+  echo "corpus: $(ls "$corpus" | wc -l) files"
+  exit 0
+fi
+secs="${1:-300}"
+ASAN_OPTIONS="detect_leaks=1" "$build/fuzz/lint_fuzz" -max_total_time="$secs" -max_len=4096 -timeout=10 \
+  -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" -artifact_prefix=fuzz/crashes/ -dict=fuzz/sql.dict "$corpus"
