@@ -10,9 +10,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BELAY_FUZZ_BUILD:-build-fuzz}"
 cd "$root"
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -G Ninja -DBELAY_FUZZ=ON -DBELAY_TESTS=OFF \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_FLAGS="-fsanitize=address,undefined,fuzzer-no-link" \
-  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined,fuzzer-no-link" \
+  -DCMAKE_BUILD_TYPE=None \
+  -DCMAKE_C_FLAGS="-O1 -gline-tables-only -fsanitize=address,undefined,fuzzer-no-link" \
+  -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only -fsanitize=address,undefined,fuzzer-no-link" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
 cmake --build "$build" --target lint_fuzz
 corpus=fuzz/corpus/lint

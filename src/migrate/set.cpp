@@ -46,8 +46,9 @@ void apply_directives(const std::string& src, int base_line, Script& s, std::vec
     auto key = (*it)[1].str();
     for (auto& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     auto val = (*it)[2].str();
-    auto [line, col] = sql::line_col(src, static_cast<int>(it->position()));
-    line += base_line - 1;
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture those in a lambda.
+    std::pair<int, int> at = sql::line_col(src, static_cast<int>(it->position()));
+    int line = at.first + base_line - 1, col = at.second;
     auto bad = [&](std::string msg) { errs.push_back(Error::usage(std::move(msg)).with_file(s.file.string(), line, col)); };
     if (key == "lock_timeout" || key == "statement_timeout") {
       auto d = text::parse_duration(val);
