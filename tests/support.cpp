@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <fstream>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "embedded/embedded.h"
+#include "project/project.h"
 
 namespace belay::test {
 namespace stdfs = std::filesystem;
@@ -34,6 +36,32 @@ std::string cluster_url(const std::string& database) {
   return c.url(database);
 }
 
+namespace {
+// The shared cluster of a flavor (started once per process per flavor).
+embedded::Cluster flavor_cluster(const std::string& flavor) {
+  if (flavor == "postgres") return embedded::Cluster(cluster_project());
+  auto dir = stdfs::path(BELAY_TEST_ROOT) / ("cluster-" + flavor);
+  stdfs::create_directories(dir);
+  project::Config cfg;
+  cfg.flavor = flavor;
+  return embedded::Cluster(dir, project::embedded_options(cfg));
+}
+}  // namespace
+
+std::string cluster_url(const std::string& database, const std::string& flavor) {
+  static std::map<std::string, bool> started;
+  auto c = flavor_cluster(flavor);
+  if (!started[flavor]) {
+    auto r = c.start();
+    if (!r.ok()) {
+      ADD_FAILURE() << "cannot start the " << flavor << " test cluster: " << r.error().render();
+      return "";
+    }
+    started[flavor] = true;
+  }
+  return c.url(database);
+}
+
 std::string unique_name(const std::string& prefix) {
   static std::atomic<int> n{0};
   return fmt::format("{}_{}_{}", prefix, ::getpid(), n++);
@@ -48,9 +76,16 @@ TestDb::TestDb() {
   else url_ = *r;
 }
 
+TestDb::TestDb(const std::string& flavor) : flavor_(flavor) {
+  name_ = unique_name("t");
+  if (cluster_url("postgres", flavor).empty()) return;
+  auto r = flavor_cluster(flavor).create_database(name_);
+  if (!r.ok()) ADD_FAILURE() << r.error().render();
+  else url_ = *r;
+}
+
 TestDb::~TestDb() {
-  embedded::Cluster c(cluster_project());
-  c.drop_database(name_).ok();
+  flavor_cluster(flavor_).drop_database(name_).ok();
 }
 
 pg::Conn TestDb::connect(const std::string& app) const {

@@ -17,10 +17,15 @@ namespace belay::test {
 std::string cluster_url(const std::string& database);
 std::filesystem::path cluster_project();
 
+// The shared test cluster of a flavor: "postgres" is cluster_project(); "supabase" is a
+// second cluster whose template has Supabase's roles and schemas (project::embedded_options).
+std::string cluster_url(const std::string& database, const std::string& flavor);
+
 // A fresh database from the template, dropped when the object dies.
 class TestDb {
  public:
   TestDb();
+  explicit TestDb(const std::string& flavor);  // from the shared cluster of that flavor
   ~TestDb();
   const std::string& url() const { return url_; }
   const std::string& name() const { return name_; }
@@ -28,7 +33,7 @@ class TestDb {
   // First column of the first row, "" if none; fails the test on error.
   std::string scalar(const std::string& sql) const;
  private:
-  std::string name_, url_;
+  std::string name_, url_, flavor_ = "postgres";
 };
 
 // A temporary project directory (0755 so the server account can traverse it).

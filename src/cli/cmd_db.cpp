@@ -38,7 +38,7 @@ template <typename F>
 int with_cluster(const Global& g, F&& f) {
   auto cfg = project::load(g.project_dir);
   if (!cfg.ok()) return report_error(cfg.error());
-  embedded::Cluster cluster(cfg->root, embedded::Options{cfg->pg_bin, "", ""});
+  embedded::Cluster cluster(cfg->root, project::embedded_options(*cfg));
   auto r = f(cluster);
   if (!r.ok()) return report_error(r.error());
   if (out().json) print_json(info_json(*r));
@@ -79,7 +79,7 @@ void add_db_commands(CLI::App& app, Global& g, int& rc) {
   url->callback([&] {
     auto cfg = project::load(g.project_dir);
     if (!cfg.ok()) { rc = report_error(cfg.error()); return; }
-    embedded::Cluster cluster(cfg->root, embedded::Options{cfg->pg_bin, "", ""});
+    embedded::Cluster cluster(cfg->root, project::embedded_options(*cfg));
     auto info = cluster.start();
     if (!info.ok()) { rc = report_error(info.error()); return; }
     auto u = cluster.url(dbname);

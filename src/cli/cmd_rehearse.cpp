@@ -19,7 +19,7 @@ namespace {
 // Throwaway databases on the project's embedded cluster, dropped when this goes away.
 class Shadows {
  public:
-  explicit Shadows(const project::Config& cfg) : cluster_(cfg.root, embedded::Options{cfg.pg_bin, "", ""}) {}
+  explicit Shadows(const project::Config& cfg) : cluster_(cfg.root, project::embedded_options(cfg)) {}
   ~Shadows() {
     if (keep_) return;
     for (auto& n : names_) cluster_.drop_database(n).ok();

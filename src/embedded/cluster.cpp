@@ -11,11 +11,14 @@
 
 #include <chrono>
 #include <cstring>
+#include <ctime>
+#include <map>
 #include <fstream>
 #include <random>
 #include <regex>
 #include <thread>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -414,8 +417,9 @@ Result<Info> Cluster::start() {
   }
   BELAY_TRY(save_state(root_, st));
 
-  // First start: give the superuser a password for TCP (kept in a 0600 passfile) and
-  // build the template that fresh test and rehearsal databases are copied from.
+  // First start: give the superuser a password for TCP (kept in a 0600 passfile). Then make
+  // sure the template that fresh test and rehearsal databases are copied from, and the
+  // default database, were made from this project's template SQL.
   BELAY_ASSIGN(auto conn, pg::Conn::open(url("postgres"), "belay-embedded"));
   BELAY_ASSIGN(auto has_tpl, conn.query("select 1 from pg_database where datname = $1",
                                          {std::string(kTemplateDatabase)}));
@@ -423,22 +427,83 @@ Result<Info> Cluster::start() {
     auto secret = random_secret();
     BELAY_TRY(conn.exec("alter role postgres password " + pg::quote_literal(secret)));
     BELAY_TRY(fs::write_file_atomic(root_ / "pgpass", fmt::format("127.0.0.1:*:*:postgres:{}\n", secret), 0600));
-    BELAY_TRY(conn.exec(fmt::format("drop database if exists {}", kTemplateDatabase)));
-    BELAY_TRY(conn.exec(fmt::format("create database {}", kTemplateDatabase)));
-    if (!opt_.template_sql.empty()) {
-      BELAY_ASSIGN(auto tconn, pg::Conn::open(url(kTemplateDatabase), "belay-embedded"));
-      BELAY_TRY(tconn.exec(opt_.template_sql));
-    }
-    BELAY_TRY(conn.exec(fmt::format("alter database {} is_template true", kTemplateDatabase)));
-    BELAY_ASSIGN(auto has_db, conn.query("select 1 from pg_database where datname = $1",
-                                          {std::string(kDefaultDatabase)}));
-    if (has_db.size() == 0)
-      BELAY_TRY(conn.exec(fmt::format("create database {} template {}", kDefaultDatabase, kTemplateDatabase)));
   }
+  BELAY_TRY(ensure_template(conn, notes));
   BELAY_ASSIGN(Info info, status());
   info.start_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   for (auto& n : notes) info.detail += (info.detail.empty() ? "" : "; ") + n;
   return info;
+}
+
+namespace {
+
+// What a database's comment says it was made from: "belay template <sha256 of the SQL>".
+std::string template_tag(const std::string& sql) { return "belay template " + sha256_hex(sql); }
+
+// The tag of each existing database among `names`. Databases made before tags existed have
+// none: they were all made from empty template SQL. A template whose build did not finish
+// (is_template is set last) has no tag either, and gets "" so it is always rebuilt.
+Result<std::map<std::string, std::string>> tags_of(pg::Conn& conn, const std::vector<std::string>& names) {
+  std::string list;
+  for (auto& n : names) list += (list.empty() ? "" : ", ") + pg::quote_literal(n);
+  BELAY_ASSIGN(auto rows, conn.query("select datname, coalesce(shobj_description(oid, 'pg_database'), "
+                                     "case when datistemplate or datname <> $2 then $1 else '' end) "
+                                     "from pg_database where datname in (" + list + ")",
+                                     {template_tag(""), std::string(Cluster::kTemplateDatabase)}));
+  std::map<std::string, std::string> out;
+  for (int i = 0; i < rows.size(); ++i) out[rows.get(i, 0)] = rows.get(i, 1);
+  return out;
+}
+
+}  // namespace
+
+Status Cluster::ensure_template(pg::Conn& conn, std::vector<std::string>& notes) {
+  const std::string want = template_tag(opt_.template_sql);
+  const std::string tpl = kTemplateDatabase, def = kDefaultDatabase;
+  BELAY_ASSIGN(auto tags, tags_of(conn, {tpl, def}));
+  if (!tags.count(tpl) || tags[tpl] != want) {
+    // Made for another flavour or an older template SQL (or never finished: the tag is
+    // written last). A template database cannot be dropped until it stops being one.
+    if (tags.count(tpl)) {
+      BELAY_TRY(conn.exec(fmt::format("alter database {} is_template false", tpl)));
+      notes.push_back("rebuilt the template database (it was made from other template SQL)");
+    }
+    BELAY_TRY(conn.exec(fmt::format("drop database if exists {} with (force)", tpl)));
+    BELAY_TRY(conn.exec(fmt::format("create database {}", tpl)));
+    if (!opt_.template_sql.empty()) {
+      BELAY_ASSIGN(auto tconn, pg::Conn::open(url(tpl), "belay-embedded"));
+      if (auto e = tconn.exec_detailed(opt_.template_sql)) {
+        Error err = pg::to_error(*e);
+        err.message = "building the template database failed: " + err.message;
+        err.object = tpl;
+        err.next = "fix the template SQL; the next start builds the template again";
+        return err;
+      }
+    }
+    BELAY_TRY(conn.exec(fmt::format("comment on database {} is {}", tpl, pg::quote_literal(want))));
+    BELAY_TRY(conn.exec(fmt::format("alter database {} is_template true", tpl)));
+  }
+  if (tags.count(def) && tags[def] != want) {
+    // The default database holds what migrations built on the old template: keep it under
+    // another name rather than drop it, and make a new one the migrations can run on.
+    auto kept = fmt::format("{}_before_{:%Y%m%d%H%M%S}", def, fmt::gmtime(std::time(nullptr)));
+    auto renamed = conn.exec(fmt::format("alter database {} rename to {}", def, kept));
+    if (!renamed.ok()) {
+      notes.push_back(fmt::format("the default database '{}' was made from other template SQL but could not be "
+                                  "set aside ({}); close its sessions and start again",
+                                  def, renamed.error().message));
+      return ok_status();
+    }
+    notes.push_back(fmt::format("the default database was made from other template SQL: kept it as '{}' and "
+                                "made a new '{}' (drop the old one when done)",
+                                kept, def));
+    tags.erase(def);
+  }
+  if (!tags.count(def)) {
+    BELAY_TRY(conn.exec(fmt::format("create database {} template {}", def, tpl)));
+    BELAY_TRY(conn.exec(fmt::format("comment on database {} is {}", def, pg::quote_literal(want))));
+  }
+  return ok_status();
 }
 
 Result<Info> Cluster::stop() {

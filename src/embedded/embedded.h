@@ -5,16 +5,32 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "util/error.h"
+
+namespace belay::pg {
+class Conn;
+}
 
 namespace belay::embedded {
 
 struct Options {
   std::string pg_bin;           // directory holding initdb/pg_ctl/postgres; empty = discover
   std::string server_user;      // account the server runs as when belay runs as root; empty = "postgres"
-  std::string template_sql;     // run once in the template database when it is created
+  // Run once in the template database when it is created. The template records the
+  // SHA-256 of the SQL it was made from (as its comment) and is rebuilt by start() when that
+  // differs, so every caller that starts a project's cluster must pass the project's SQL
+  // (project::embedded_options). Roles are cluster-wide: the SQL must create them idempotently.
+  // The default database is made from the template too; when the template changes, the old
+  // default database is kept under another name (Info::detail says which) and a new one made.
+  std::string template_sql;
 };
+
+// The template SQL of flavor = "supabase": Supabase's roles, auth and storage schemas,
+// extensions schema, realtime publication and default privileges (supabase_template.sql).
+std::string_view supabase_template_sql();
 
 struct Info {
   std::string state;            // "absent", "stopped", "running", "crashed"
@@ -54,6 +70,10 @@ class Cluster {
   static constexpr const char* kTemplateDatabase = "belay_template";
 
  private:
+  // Builds the template (and the default database) from opt_.template_sql unless they were
+  // made from it already; what it did goes to `notes`.
+  Status ensure_template(pg::Conn& conn, std::vector<std::string>& notes);
+
   std::filesystem::path root_;
   Options opt_;
 };

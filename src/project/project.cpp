@@ -254,6 +254,13 @@ Result<std::vector<std::string>> init(const stdfs::path& dir, bool supabase) {
   return created;
 }
 
+embedded::Options embedded_options(const Config& cfg) {
+  embedded::Options o;
+  o.pg_bin = cfg.pg_bin;
+  if (cfg.flavor == "supabase") o.template_sql = std::string(embedded::supabase_template_sql());
+  return o;
+}
+
 Result<ResolvedTarget> resolve_target(const Config& cfg, const std::string& flag) {
   ResolvedTarget t;
   auto finish = [&](std::string name, std::string dsn) -> Result<ResolvedTarget> {
@@ -282,7 +289,7 @@ Result<ResolvedTarget> resolve_target(const Config& cfg, const std::string& flag
   if (flag.empty()) {
     if (const char* v = std::getenv("DATABASE_URL"); v && *v) return finish("DATABASE_URL", v);
   }
-  embedded::Cluster cluster(cfg.root, embedded::Options{cfg.pg_bin, "", ""});
+  embedded::Cluster cluster(cfg.root, embedded_options(cfg));
   BELAY_ASSIGN(auto info, cluster.start());
   t.embedded = true;
   return finish("embedded", info.url);

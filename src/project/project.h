@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "embedded/embedded.h"
 #include "util/error.h"
 
 namespace belay::project {
@@ -68,6 +69,11 @@ struct ResolvedTarget {
   std::string display;   // redacted DSN, safe to print
   bool embedded = false;
 };
+
+// The options every embedded::Cluster of this project is made with: pg_bin from
+// [embedded], and the template SQL of its flavor (Supabase's roles and schemas for
+// "supabase", none for "postgres"), so every database belay creates fits the flavor.
+embedded::Options embedded_options(const Config& cfg);
 
 // --target NAME | postgres://... | (empty: DATABASE_URL if set, else the embedded
 // cluster, started on demand).
