@@ -28,13 +28,14 @@ struct Rehearsal {
     if (url.ok()) dbs.push_back(name);
     return url;
   }
-  rehearse::Report run(bool with_fresh = true, bool require_down = false) {
+  rehearse::Report run(bool with_fresh = true, bool require_down = false, bool track = true) {
     auto cfg = project::load(proj.dir());
     EXPECT_TRUE(cfg.ok());
     auto set = migrate::load_set(*cfg);
     EXPECT_TRUE(set.ok()) << set.error().render();
     rehearse::Options opt;
     opt.require_down = require_down;
+    opt.track = track;
     if (with_fresh) opt.fresh_database = [this] { return fresh(); };
     auto dsn = fresh();
     EXPECT_TRUE(dsn.ok());
@@ -107,6 +108,34 @@ TEST(Rehearse, SoundRollbacksAreProven) {
   EXPECT_TRUE(has_line(idx.locks[0].locks, {"ShareLock on t"})) << joined(idx.locks[0].locks);
   // The first migration's table did not exist before it: no locks reported on it.
   EXPECT_TRUE(proof(rep, "1").locks.empty() || proof(rep, "1").locks[0].locks.empty());
+}
+
+// Tracked fingerprints (the default) and a full digest at every step agree on every state.
+TEST(Rehearse, TrackedFingerprintsEqualFullOnesAtEveryStep) {
+  Rehearsal r;
+  base(r);
+  r.pair("2_idx", "create index t_owner_idx on t (owner);\n", "drop index t_owner_idx;\n");
+  r.pair("3_ren", "alter table t rename column note to remark;\ncomment on column t.remark is 'r';\n",
+         "comment on column t.remark is null;\nalter table t rename column remark to note;\n");
+  r.pair("4_seq", "select setval('t_id_seq', 50);\n", "select setval('t_id_seq', 1, false);\n");
+  r.pair("5_bad", "grant select on t to public;\n", "select 1;\n");  // leaves the grant behind
+  auto tracked = r.run(true, false, true);
+  auto full = r.run(true, false, false);
+  ASSERT_EQ(tracked.migrations.size(), full.migrations.size());
+  EXPECT_GT(tracked.tracked_updates, 0);
+  EXPECT_EQ(full.tracked_updates, 0);
+  EXPECT_TRUE(tracked.notes.empty()) << joined(tracked.notes);
+  for (size_t i = 0; i < full.migrations.size(); ++i) {
+    auto& a = tracked.migrations[i];
+    auto& b = full.migrations[i];
+    EXPECT_EQ(a.before, b.before) << a.version;
+    EXPECT_EQ(a.after, b.after) << a.version;
+    EXPECT_EQ(a.restores, b.restores) << a.version;
+    EXPECT_EQ(a.diff, b.diff) << a.version;
+  }
+  EXPECT_FALSE(proof(tracked, "5").restores.value_or(true));
+  EXPECT_TRUE(has_line(proof(tracked, "5").diff, {"grant SELECT on public.t to PUBLIC", "added"}))
+      << joined(proof(tracked, "5").diff);
 }
 
 struct Case {

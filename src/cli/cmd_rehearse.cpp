@@ -197,6 +197,10 @@ std::string rehearse_markdown(const Session& s, const rehearse::Report& r, const
     md += "\n## Missing rollback scripts\n\n";
     for (auto& m : r.missing_down) md += "- `" + m + "`\n";
   }
+  if (!r.notes.empty()) {
+    md += "\n## Notes\n\n";
+    for (auto& n : r.notes) md += "- " + n + "\n";
+  }
   (void)s;
   return md;
 }
@@ -264,8 +268,9 @@ int cmd_rehearse(const Global& g, const RehearseFlags& f) {
   for (auto& p : r->migrations) migrations.push_back(proof_json(p));
   nlohmann::json summary = {{"total", r->total},         {"with_down", r->with_down}, {"restored", r->restored},
                             {"reapplied", r->reapplied}, {"failed", r->failed},       {"missing_down", r->missing_down},
-                            {"total_ms", r->total_ms}};
-  nlohmann::json report = {{"ok", r->ok}, {"target", where}, {"migrations", migrations}, {"summary", summary}};
+                            {"total_ms", r->total_ms}, {"tracked_fingerprints", r->tracked_updates}};
+  nlohmann::json report = {{"ok", r->ok}, {"target", where}, {"migrations", migrations}, {"summary", summary},
+                            {"notes", r->notes}};
   if (rec->active()) {
     rec->json_file("rehearse.json", report);
     for (auto& p : r->migrations)

@@ -193,7 +193,7 @@ std::vector<std::string> base_branches(int version) {
         from pg_constraint c
              left join pg_class r on r.oid = c.conrelid left join pg_namespace rn on rn.oid = r.relnamespace
              left join pg_type t on t.oid = c.contypid left join pg_namespace tn on tn.oid = t.typnamespace
-        where c.oid >= 16384 and (@in(c.conrelid) or @in(c.contypid))
+        where c.oid >= 16384 and @in(coalesce(nullif(c.conrelid, 0), c.contypid))
           and ((r.oid is not null and {}) or (t.oid is not null and {}))
         offset 0) x)SQL",
                                      in_scope("r.relnamespace", "r.oid", "pg_class"),
@@ -533,7 +533,10 @@ constexpr std::string_view kCaptureTail = R"SQL(
 // (track.cpp): expr = any(those anchors) when `scoped`, else true (every object).
 std::string expand_in(std::string s, bool scoped) {
   for (size_t at = s.find("@in("); at != std::string::npos; at = s.find("@in(", at)) {
-    auto close = s.find(')', at);
+    size_t close = at + 4;
+    for (int depth = 1; depth > 0; ++close) depth += s[close] == '(' ? 1 : s[close] == ')' ? -1 : 0;
+    --close;  // the matching ')'
+
     std::string expr = s.substr(at + 4, close - at - 4);
     std::string with = scoped ? "(" + expr + " = any ((select d from dset)::oid[]))" : "true";
     s.replace(at, close + 1 - at, with);
@@ -552,11 +555,13 @@ std::string expand_in(std::string s, bool scoped) {
 // `fresh` lists the catalog rows written since the mark (a transaction ID, set by the
 // caller in belay.fp_mark: every row whose xmin is at or after it). Their anchors, the
 // anchors of objects that depend on them (pg_depend: a view or foreign key prints the names
-// of what it references), every sequence (values change through data, not DDL) and the
+// of what it references), sequences whose value is not the one the caller last saw
+// (belay.fp_seq: values change through data, not DDL) and the
 // caller's extra anchors (belay.fp_extra: objects of deleted rows, which leave no trace) make
 // `dset`, the anchors re-read. Deleted rows are found by the caller from the counts.
 constexpr std::string_view kTrackScopes = R"SQL(,
-mark as (select nullif(current_setting('belay.fp_mark', true), '')::bigint as x offset 0),
+-- age(): how many transactions ago, no text conversion per row; a frozen xid is the oldest
+mark as (select age(nullif(current_setting('belay.fp_mark', true), '')::xid) as x offset 0),
 fresh (cat, key, classid, oid) as (
   select 'pg_class', c.oid::text, 'pg_class'::regclass, c.oid from pg_class c where c.oid >= 16384 and @new(c.xmin)
   union all select 'pg_attribute', null, 'pg_class'::regclass, a.attrelid from pg_attribute a
@@ -592,6 +597,11 @@ fresh (cat, key, classid, oid) as (
                   union all select xmin from pg_foreign_server where oid >= 16384) o
             where @new(o.xmin)
 ),
+-- sequence values, which change through data: those that differ from belay.fp_seq are re-read
+seqs (oid, v) as (
+  select s.oid, coalesce(case when has_sequence_privilege(s.oid, 'SELECT,USAGE') then pg_sequence_last_value(s.oid)::text end, '')
+  from pg_class s where s.oid >= 16384 and s.relkind = 'S'
+),
 raw (classid, oid) as (
   select f.classid, f.oid from fresh f where f.cat <> 'other'
   union
@@ -612,7 +622,8 @@ anchors (o) as (
        left join pg_rewrite rw on r.classid = 'pg_rewrite'::regclass and rw.oid = r.oid
        left join pg_attrdef ad on r.classid = 'pg_attrdef'::regclass and ad.oid = r.oid
   union select 0
-  union select s.oid from pg_class s where s.oid >= 16384 and s.relkind = 'S'
+  union select s.oid from seqs s
+  where s.oid::text || ':' || s.v <> all (string_to_array(current_setting('belay.fp_seq', true), ','))
 ),
 dset (d) as (
   select array(select o from anchors) || coalesce(nullif(current_setting('belay.fp_extra', true), '')::oid[], '{}')
@@ -647,7 +658,8 @@ constexpr std::string_view kTrackTail = R"SQL(
                           where refclassid = 'pg_extension'::regclass and deptype = 'e') k) as counts,
          (txid_snapshot_xmin(txid_current_snapshot()) & 4294967295)::text as next_mark,
          (select count(*) from fresh where cat = 'other')::text as other,
-         @dset as anchors
+         @dset as anchors,
+         (select string_agg(s.oid::text || ':' || s.v, ',') from seqs s) as sequences
   where s1.pinned is not null
   offset 0) r)SQL";
 
@@ -705,7 +717,7 @@ const Statement& tracked_statement(const Options& opt, int version, bool scoped)
   for (size_t at = s.find("@new("); at != std::string::npos; at = s.find("@new(", at)) {
     auto close = s.find(')', at);
     std::string col = s.substr(at + 5, close - at - 5);
-    std::string with = scoped ? "(((" + col + "::text::bigint - (select x from mark)) & 4294967295) < 2147483648)" : "true";
+    std::string with = scoped ? "(age(" + col + ") <= (select x from mark))" : "true";
     s.replace(at, close + 1 - at, with);
     at += with.size();
   }
@@ -798,7 +810,7 @@ namespace detail {
 // Runs the tracking statement with the mark and extra anchors set for it alone (local
 // settings in one implicit transaction), prepared once per connection.
 Result<pg::Rows> run_tracked(pg::Conn& conn, const Options& opt, bool scoped, const std::string& mark,
-                             const std::string& extra) {
+                             const std::string& extra, const std::string& sequences) {
   const Statement& st = tracked_statement(opt, conn.server_version(), scoped);
   auto prepare = [&]() -> Status {
     BELAY_ASSIGN(auto have, conn.query("select 1 from pg_prepared_statements where name = $1", {st.name}));
@@ -807,8 +819,10 @@ Result<pg::Rows> run_tracked(pg::Conn& conn, const Options& opt, bool scoped, co
     return ok_status();
   };
   if (!is_prepared(conn, st.name)) BELAY_TRY(prepare());
-  std::string q = fmt::format("select set_config('belay.fp_mark', {}, true), set_config('belay.fp_extra', {}, true); execute {}",
-                              pg::quote_literal(mark), pg::quote_literal(extra), st.name);
+  std::string q = fmt::format(
+      "select set_config('belay.fp_mark', {}, true), set_config('belay.fp_extra', {}, true), "
+      "set_config('belay.fp_seq', {}, true); execute {}",
+      pg::quote_literal(mark), pg::quote_literal(extra), pg::quote_literal(sequences), st.name);
   auto rows = conn.exec_last(q);
   if (!rows.ok() && rows.error().sqlstate == "26000") {
     set_prepared(conn, st.name, false);

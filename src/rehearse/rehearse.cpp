@@ -11,10 +11,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The database being rehearsed on; replaced by a rebuilt one after a failed step.
+// The database being rehearsed on; replaced by a rebuilt one after a failed step. The
+// tracker keeps its schema model current, re-reading only what each step changed.
 struct Target {
   std::string dsn;
   std::optional<pg::Conn> conn;
+  std::optional<fingerprint::Tracker> tracker;
 };
 
 Result<pg::Conn> open_prepared(const std::string& dsn, const migrate::RunOptions& ro) {
@@ -23,20 +25,30 @@ Result<pg::Conn> open_prepared(const std::string& dsn, const migrate::RunOptions
   return c;
 }
 
-// Hash of the current schema (digest: computed by the server), or the full model.
+// Hash of the current schema, and the whole model when it must be kept (no way to rebuild
+// a reference state to explain a failed proof).
 struct State {
   std::string hash;
   std::optional<fingerprint::Model> model;
 };
 
-Result<State> fingerprint_of(pg::Conn& c, bool full) {
+Result<State> fingerprint_of(Target& t, bool full, bool track) {
   State s;
-  if (full) {
-    BELAY_ASSIGN(auto m, fingerprint::capture(c));
+  if (track) {
+    if (!t.tracker) {
+      BELAY_ASSIGN(auto tr, fingerprint::Tracker::start(*t.conn));
+      t.tracker.emplace(std::move(tr));
+    } else {
+      BELAY_TRY(t.tracker->update(*t.conn));
+    }
+    s.hash = t.tracker->hash();
+    if (full) s.model = t.tracker->model();
+  } else if (full) {
+    BELAY_ASSIGN(auto m, fingerprint::capture(*t.conn));
     s.hash = m.hash;
     s.model = std::move(m);
   } else {
-    BELAY_ASSIGN(auto d, fingerprint::digest(c));
+    BELAY_ASSIGN(auto d, fingerprint::digest(*t.conn));
     s.hash = d.hash;
   }
   return s;
@@ -103,7 +115,7 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
     return describe(fingerprint::diff(*model, *now));
   };
 
-  BELAY_ASSIGN(State cur, fingerprint_of(*tgt.conn, full));
+  BELAY_ASSIGN(State cur, fingerprint_of(tgt, full, opt.track));
   for (int i = 0; i < rep.total; ++i) {
     const auto& m = *pending[static_cast<size_t>(i)];
     MigrationProof p;
@@ -135,7 +147,7 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
       }
       break;
     }
-    BELAY_ASSIGN(State after, fingerprint_of(*tgt.conn, full));
+    BELAY_ASSIGN(State after, fingerprint_of(tgt, full, opt.track));
     p.after = after.hash;
     if (!m.down) {
       rep.missing_down.push_back(m.version + "_" + m.name);
@@ -152,7 +164,7 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
       ++rep.failed;
       rebuild_needed = !m.down->transactional;  // a failed transactional down changed nothing
     } else {
-      BELAY_ASSIGN(State back, fingerprint_of(*tgt.conn, full));
+      BELAY_ASSIGN(State back, fingerprint_of(tgt, full, opt.track));
       p.restores = back.hash == p.before;
       if (*p.restores) ++rep.restored;
       else p.diff = explain(cur.model, i - 1);
@@ -163,7 +175,7 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
         ++rep.failed;
         rebuild_needed = true;  // the schema is now neither before nor after
       } else {
-        BELAY_ASSIGN(State again, fingerprint_of(*tgt.conn, full));
+        BELAY_ASSIGN(State again, fingerprint_of(tgt, full, opt.track));
         p.reapplies = again.hash == p.after;
         if (*p.reapplies) ++rep.reapplied;
         else {
@@ -178,7 +190,7 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
       if (!nt.ok()) return std::move(nt).error();
       tgt = std::move(*nt);  // the old database is dropped with the others by the caller
       after.model.reset();
-      BELAY_ASSIGN(after, fingerprint_of(*tgt.conn, full));
+      BELAY_ASSIGN(after, fingerprint_of(tgt, full, opt.track));
     } else if (rebuild_needed) {
       // No way to rebuild (a real target): the proofs after this one would be built on
       // a damaged schema, so stop here.
@@ -187,6 +199,27 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
     }
     cur = std::move(after);
     finish();
+  }
+  // The tracked hashes stand in for full digests; one full digest of the final state checks
+  // them. Should they ever disagree, the proof is redone without tracking.
+  if (opt.track && tgt.tracker && tgt.conn) {
+    BELAY_ASSIGN(auto full_digest, fingerprint::digest(*tgt.conn));
+    rep.tracked_updates = tgt.tracker->stats().updates;
+    if (full_digest.hash != tgt.tracker->hash()) {
+      std::string note = fmt::format("the tracked schema fingerprint ({}) differed from a full one ({}) at the end",
+                                     tgt.tracker->hash().substr(0, 12), full_digest.hash.substr(0, 12));
+      if (!opt.fresh_database) {
+        rep.notes.push_back(note + ": the proofs cannot be trusted and were not redone (no fresh database)");
+        rep.ok = false;
+        return rep;
+      }
+      Options again = opt;
+      again.track = false;
+      BELAY_ASSIGN(auto dsn2, opt.fresh_database());
+      BELAY_ASSIGN(auto redone, run(dsn2, set, again));
+      redone.notes.insert(redone.notes.begin(), note + ": every proof was redone with full fingerprints");
+      return redone;
+    }
   }
   rep.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_start).count();
   int reached_with_down = 0;

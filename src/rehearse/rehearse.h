@@ -33,11 +33,16 @@ struct Report {
   double total_ms = 0;
   bool ok = false;                    // every rollback present restores; nothing failed
   std::vector<std::string> missing_down;  // versions without a rollback
+  int tracked_updates = 0;            // fingerprints taken incrementally (checked by one full digest at the end)
+  std::vector<std::string> notes;     // e.g. the proof was redone without tracking
 };
 
 struct Options {
   migrate::RunOptions run;            // timeouts, flavor; observe_locks is forced on
   bool require_down = false;          // a missing rollback makes the report not ok
+  // Fingerprint incrementally (fingerprint::Tracker), checked by a full digest at the end;
+  // false: a full digest at every step (slower, same result).
+  bool track = true;
   // A fresh, empty database with the same template as the rehearsal one. Needed only to
   // name the objects behind a failed proof: the state before the failing step is rebuilt
   // there. When empty, full models are captured at every step instead (slower).
