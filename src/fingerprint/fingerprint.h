@@ -54,7 +54,7 @@ Result<Digest> digest(pg::Conn& conn, const Options& opt = {});
 //
 // What changed is found from the catalog rows' xmin (rows written since the last look), the
 // objects that depend on those (pg_depend), and row counts (deletions leave no row behind).
-// Sequences are always re-read. A change that renames something printed inside many lines
+// Sequences are re-read when their value moved. A change that renames something printed inside many lines
 // (a role, a schema, a collation, ...) re-reads everything. Reading pg_authid needs a
 // superuser; without one every update is a full read. Every update's hash equals digest()'s
 // for the same state.

@@ -17,7 +17,7 @@ namespace belay::fingerprint {
 
 namespace detail {  // capture.cpp, model.cpp
 Result<pg::Rows> run_tracked(pg::Conn& conn, const Options& opt, bool scoped, const std::string& mark,
-                             const std::string& extra);
+                             const std::string& extra, const std::string& sequences);
 Result<Object> parse_line(std::string_view line);
 }  // namespace detail
 
@@ -61,6 +61,7 @@ struct Read {
   std::map<std::string, std::vector<std::string>> fresh;  // catalog -> keys of rows written since the mark
   std::map<std::string, long> counts;                     // catalog -> rows now
   std::string next_mark;
+  std::string sequences;                                  // oid:value,... of every sequence
   long other = 0;                                         // rows changed outside the anchors
   long objects = 0;
 };
@@ -83,6 +84,7 @@ Read parse(const pg::Rows& rows) {
     r.counts[item.substr(0, colon)] = std::stol(item.substr(colon + 1));
   }
   r.next_mark = rows.get(0, 3);
+  r.sequences = rows.get(0, 6);
   r.other = std::stol(rows.get(0, 4));
   std::string d = rows.get(0, 5);  // {1,2,3}
   if (d.size() >= 2)
@@ -111,6 +113,7 @@ struct Tracker::State {
   Options opt;
   bool incremental = true;
   std::string mark;
+  std::string sequences;  // the sequence values the model holds
   std::unordered_map<uint32_t, std::vector<Line>> by_anchor;
   std::multiset<Line> ordered;
   std::unordered_map<uint32_t, uint32_t> anchor_of;                   // objid -> anchor
@@ -174,7 +177,7 @@ Result<Tracker> Tracker::start(pg::Conn& conn, const Options& opt) {
 
 Result<Digest> Tracker::reset(pg::Conn& conn) {
   State& s = *s_;
-  BELAY_ASSIGN(auto rows, detail::run_tracked(conn, s.opt, false, "", ""));
+  BELAY_ASSIGN(auto rows, detail::run_tracked(conn, s.opt, false, "", "", ""));
   Read r = parse(rows);
   s.clear();
   s.changed_before.clear();
@@ -186,6 +189,7 @@ Result<Digest> Tracker::reset(pg::Conn& conn) {
   }
   s.extension_members = r.counts["extension members"];
   s.mark = r.next_mark;
+  s.sequences = r.sequences;
   s.rehash();
   ++s.stats.updates;
   ++s.stats.full_reads;
@@ -196,7 +200,7 @@ Result<Digest> Tracker::reset(pg::Conn& conn) {
 Result<Digest> Tracker::update(pg::Conn& conn) {
   State& s = *s_;
   if (!s.incremental) return reset(conn);
-  BELAY_ASSIGN(auto rows, detail::run_tracked(conn, s.opt, true, s.mark, ""));
+  BELAY_ASSIGN(auto rows, detail::run_tracked(conn, s.opt, true, s.mark, "", s.sequences));
   Read r = parse(rows);
   // Renames of what many lines print, extension membership, or a schema altered in place
   // (its name is in every qualified name): read everything.
@@ -232,11 +236,12 @@ Result<Digest> Tracker::update(pg::Conn& conn) {
     known = std::move(present);
   }
   s.mark = r.next_mark;
+  s.sequences = r.sequences;
   if (!extra.empty()) {
     std::string arr = "{";
     for (size_t i = 0; i < extra.size(); ++i) arr += (i ? "," : "") + std::to_string(extra[i]);
     arr += "}";
-    BELAY_ASSIGN(auto rows2, detail::run_tracked(conn, s.opt, true, "", arr));
+    BELAY_ASSIGN(auto rows2, detail::run_tracked(conn, s.opt, true, "", arr, s.sequences));
     Read r2 = parse(rows2);
     for (uint32_t a : r2.anchors) {
       auto it = r2.lines.find(a);
