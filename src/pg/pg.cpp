@@ -290,6 +290,52 @@ BatchResult Conn::exec_batch(const std::vector<std::string>& statements) {
   return out;
 }
 
+Result<long long> Conn::copy_in(std::string_view copy_sql, std::string_view data, ServerError* err_out) {
+  PGconn* c = impl_->c;
+  auto fail = [&](PGresult* r) -> Error {
+    auto e = server_error(r, c);
+    if (r) PQclear(r);
+    if (err_out) *err_out = e;
+    return to_error(e);
+  };
+  std::string q(copy_sql);
+  PGresult* r = PQexec(c, q.c_str());
+  if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
+    if (r && is_success(PQresultStatus(r))) {  // not a COPY FROM STDIN at all
+      PQclear(r);
+      ServerError e;
+      e.message = "not a COPY FROM STDIN statement";
+      if (err_out) *err_out = e;
+      return to_error(e);
+    }
+    return fail(r);
+  }
+  PQclear(r);
+  // Chunks keep libpq from copying the whole buffer into its own at once.
+  constexpr size_t kChunk = 1 << 20;
+  for (size_t off = 0; off < data.size(); off += kChunk) {
+    size_t n = std::min(kChunk, data.size() - off);
+    if (PQputCopyData(c, data.data() + off, static_cast<int>(n)) != 1) break;  // the result says why
+  }
+  PQputCopyEnd(c, nullptr);
+  std::optional<ServerError> err;
+  long long copied = 0;
+  while (PGresult* res = PQgetResult(c)) {
+    if (!err && is_success(PQresultStatus(res))) {
+      copied = Rows(res).affected();  // Rows owns and frees it
+      continue;
+    }
+    if (!err) err = server_error(res, c);
+    PQclear(res);
+  }
+  if (!err && PQstatus(c) != CONNECTION_OK) err = server_error(nullptr, c);
+  if (err) {
+    if (err_out) *err_out = *err;
+    return to_error(*err);
+  }
+  return copied;
+}
+
 Result<Conn> Conn::reopen(const std::string& application_name) const {
   // The live connection's own parameters (password included, never printed).
   PQconninfoOption* opts = PQconninfo(impl_->c);

@@ -85,6 +85,11 @@ class Conn {
   // last statement. Cheapest way to run a migration.
   BatchResult exec_batch(const std::vector<std::string>& statements);
 
+  // COPY ... FROM STDIN: sends `data`, already in the format the statement names (text:
+  // tab-separated lines, escaped), and returns the number of rows copied. On failure the
+  // server's error in full goes to err_out (constraint, table, detail).
+  Result<long long> copy_in(std::string_view copy_sql, std::string_view data, ServerError* err_out = nullptr);
+
   // A second connection with the same parameters (for work done alongside this one).
   Result<Conn> reopen(const std::string& application_name) const;
 
