@@ -23,6 +23,7 @@ void add_migrate_commands(CLI::App& app, Global& g, int& rc);
 void add_rehearse_commands(CLI::App& app, Global& g, int& rc);
 void add_evidence_commands(CLI::App& app, Global& g, int& rc);
 void add_lint_commands(CLI::App& app, Global& g, int& rc);
+void add_rls_commands(CLI::App& app, Global& g, int& rc);
 void add_backfill_commands(CLI::App& app, Global& g, int& rc);
 
 }  // namespace belay::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   add_rehearse_commands(app, g, rc);
   add_evidence_commands(app, g, rc);
   add_lint_commands(app, g, rc);
+  add_rls_commands(app, g, rc);
   add_backfill_commands(app, g, rc);
   app.parse_complete_callback([&] {
     out().json = g.json;

@@ -336,6 +336,70 @@ Result<long long> Conn::copy_in(std::string_view copy_sql, std::string_view data
   return copied;
 }
 
+std::vector<Conn::StepResult> Conn::pipeline_steps(const std::vector<Step>& steps) {
+  std::vector<StepResult> out(steps.size());
+  PGconn* c = impl_->c;
+  auto lost = [&](size_t from) {
+    auto e = server_error(nullptr, c);
+    for (size_t i = from; i < out.size(); ++i) {
+      out[i].state = StepResult::failed;
+      out[i].error = e;
+    }
+  };
+  if (!PQenterPipelineMode(c)) {
+    lost(0);
+    return out;
+  }
+  size_t next = 0;
+  while (next < steps.size()) {
+    // A chunk ends at a segment end once it holds kPipelineChunk statements (or at the last).
+    size_t end = next;
+    while (end < steps.size()) {
+      PQsendQueryParams(c, steps[end].sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+      bool last = end + 1 == steps.size();
+      if (steps[end].sync || last) PQpipelineSync(c);
+      ++end;
+      if (last || (steps[end - 1].sync && end - next >= kPipelineChunk)) break;
+    }
+    for (size_t i = next; i < end; ++i) {
+      PGresult* r = PQgetResult(c);
+      if (!r) {
+        lost(i);
+        PQexitPipelineMode(c);
+        return out;
+      }
+      auto st = PQresultStatus(r);
+      if (st == PGRES_PIPELINE_ABORTED) {
+        out[i].state = StepResult::skipped;
+        PQclear(r);
+      } else if (!is_success(st)) {
+        out[i].state = StepResult::failed;
+        out[i].error = server_error(r, c);
+        PQclear(r);
+      } else {
+        out[i].state = StepResult::ok;
+        out[i].rows = Rows(r);  // takes ownership
+      }
+      while (PGresult* extra = PQgetResult(c)) PQclear(extra);  // NULL ends each statement
+      if (steps[i].sync || i + 1 == steps.size()) {
+        for (int guard = 0; guard < 16; ++guard) {
+          PGresult* s = PQgetResult(c);
+          if (!s) {
+            if (PQstatus(c) != CONNECTION_OK) break;
+            continue;
+          }
+          bool sync = PQresultStatus(s) == PGRES_PIPELINE_SYNC;
+          PQclear(s);
+          if (sync) break;
+        }
+      }
+    }
+    next = end;
+  }
+  PQexitPipelineMode(c);
+  return out;
+}
+
 Result<Conn> Conn::reopen(const std::string& application_name) const {
   // The live connection's own parameters (password included, never printed).
   PQconninfoOption* opts = PQconninfo(impl_->c);

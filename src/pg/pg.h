@@ -90,6 +90,24 @@ class Conn {
   // server's error in full goes to err_out (constraint, table, detail).
   Result<long long> copy_in(std::string_view copy_sql, std::string_view data, ServerError* err_out = nullptr);
 
+  // One statement of pipeline_steps(). `sync` ends a segment after it: a failure skips only
+  // the rest of its own segment (inside a transaction block the next segment then finds the
+  // transaction aborted until it rolls back to a savepoint, as a psql script would).
+  struct Step {
+    std::string sql;
+    bool sync = false;
+  };
+  struct StepResult {
+    enum State { ok, failed, skipped } state = skipped;
+    Rows rows;                          // ok: the rows, and affected() for INSERT/UPDATE/DELETE
+    std::optional<ServerError> error;   // failed
+  };
+  // Sends every statement (extended protocol, pipeline mode) and returns each one's result;
+  // results are read back at segment ends every kPipelineChunk statements or so, so neither
+  // side's buffers fill up. The last segment ends with the last statement. A lost connection
+  // fails every statement not yet answered.
+  std::vector<StepResult> pipeline_steps(const std::vector<Step>& steps);
+
   // A second connection with the same parameters (for work done alongside this one).
   Result<Conn> reopen(const std::string& application_name) const;
 

@@ -65,6 +65,9 @@ std::optional<Error> check_schema(const toml::table& tbl, const std::string& fil
       {"lint",
        {{"disable", strings}, {"severity", string_table}, {"exposed_schemas", strings}, {"exclude", strings},
         {"pg_version", integer}}},
+      {"rls",
+       {{"disable", strings}, {"severity", string_table}, {"ignore", strings}, {"api_roles", strings},
+        {"anon_role", str}, {"contract", str}}},
       {"target", {{"dsn_env", str}, {"url", str}, {"description", str}}},
   };
   auto where = [&](const toml::node& n, std::string msg) {
@@ -101,7 +104,7 @@ std::optional<Error> check_schema(const toml::table& tbl, const std::string& fil
     }
     return std::nullopt;
   };
-  for (const char* sec : {"project", "migrations", "embedded", "lint"}) {
+  for (const char* sec : {"project", "migrations", "embedded", "lint", "rls"}) {
     auto node = tbl.get(sec);
     if (!node) continue;
     if (!node->is_table()) return where(*node, fmt::format("{} must be a table ([{}])", sec, sec));
@@ -197,6 +200,21 @@ Result<Config> load(const stdfs::path& start) {
       }
       cfg.lint.pg_version = static_cast<int>(*v);
     }
+  }
+  if (auto r = tbl["rls"].as_table()) {
+    auto list = [](const toml::node_view<toml::node> n) {
+      std::vector<std::string> out;
+      if (auto a = n.as_array())
+        for (auto& v : *a) out.push_back(v.value_or(std::string()));
+      return out;
+    };
+    cfg.rls.disable = list((*r)["disable"]);
+    cfg.rls.ignore = list((*r)["ignore"]);
+    if ((*r)["api_roles"].as_array()) cfg.rls.api_roles = list((*r)["api_roles"]);
+    if (auto s = (*r)["severity"].as_table())
+      for (auto& [k, v] : *s) cfg.rls.severity[std::string(k.str())] = v.value_or(std::string());
+    cfg.rls.anon_role = (*r)["anon_role"].value_or(cfg.rls.anon_role);
+    cfg.rls.contract = (*r)["contract"].value_or(cfg.rls.contract);
   }
   if (auto ts = tbl["targets"].as_table()) {
     for (auto& [k, v] : *ts) {

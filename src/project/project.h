@@ -52,6 +52,16 @@ struct Config {
     int pg_version = 0;                            // assumed server major version; 0 = lint's default
   } lint;
 
+  // [rls] (belay rls check / rls test): check ids are checked by rls, which knows them.
+  struct Rls {
+    std::vector<std::string> disable;              // checks never reported
+    std::map<std::string, std::string> severity;   // [rls.severity] check = "info" | "warning" | "error"
+    std::vector<std::string> ignore;               // "OBJECT" or "CHECK:OBJECT" ('*' wildcards): no findings
+    std::vector<std::string> api_roles = {"anon", "authenticated"};  // roles API requests run as
+    std::string anon_role = "anon";                // the API role of requests without a login
+    std::string contract = "rls/contract.toml";    // belay rls test's default, relative to the root
+  } rls;
+
   std::map<std::string, Target> targets;
 };
 
