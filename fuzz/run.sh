@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the lint fuzzer with clang (libFuzzer + AddressSanitizer + UBSan) and runs it.
 #   fuzz/run.sh [SECONDS]        fuzz for SECONDS (default 300), growing fuzz/corpus/lint
-#   fuzz/run.sh --merge          minimise fuzz/corpus/lint (keeps inputs that add coverage)
+#   fuzz/run.sh --merge          minimise fuzz/corpus/lint (keeps inputs that add edge coverage)
 # Environment: BELAY_FUZZ_BUILD (default build-fuzz), FUZZ_JOBS (default 1).
 # Crashes are written to fuzz/crashes/; replay one with `build-fuzz/fuzz/lint_fuzz FILE`.
 # CI replays the corpus without libFuzzer (lint_test: LintFuzzCorpus).
@@ -19,7 +19,8 @@ corpus=fuzz/corpus/lint
 mkdir -p "$corpus" fuzz/crashes
 if [ "${1:-}" = "--merge" ]; then
   tmp="$(mktemp -d)"
-  "$build/fuzz/lint_fuzz" -merge=1 -max_len=4096 "$tmp" "$corpus"
+  # Edge coverage only (no hit counters): a corpus of a few hundred files, not thousands.
+  "$build/fuzz/lint_fuzz" -merge=1 -use_counters=0 -max_len=4096 "$tmp" "$corpus"
   rm -f "$corpus"/*
   cp "$tmp"/* "$corpus"/
   rm -rf "$tmp"
@@ -27,5 +28,8 @@ if [ "${1:-}" = "--merge" ]; then
   exit 0
 fi
 secs="${1:-300}"
+jobs=()
+# Parallel jobs log to fuzz-N.log files in the current directory; one job logs to stderr.
+[ "${FUZZ_JOBS:-1}" -gt 1 ] && jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
 ASAN_OPTIONS="detect_leaks=1" "$build/fuzz/lint_fuzz" -max_total_time="$secs" -max_len=4096 -timeout=10 \
-  -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" -artifact_prefix=fuzz/crashes/ -dict=fuzz/sql.dict "$corpus"
+  "${jobs[@]}" -artifact_prefix=fuzz/crashes/ -dict=fuzz/sql.dict "$corpus"
