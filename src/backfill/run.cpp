@@ -180,17 +180,42 @@ bool write_range(pg::Conn& c, const Ctx& x, std::vector<UserOut>& users, size_t 
   }
 }
 
-void worker(pg::Conn& conn, const Ctx& x, std::atomic<long long>& next_batch, int k) {
+// Batches to write. Each worker starts on its own contiguous share of the users, so the
+// workers insert into different parts of the user-key indexes instead of fighting over
+// the same right-most pages; a worker that is done takes batches from the end of the
+// largest share left.
+class Batches {
+ public:
+  Batches(long long total, int workers) {
+    for (int k = 0; k < workers; ++k) shares_.push_back({total * k / workers, total * (k + 1) / workers});
+  }
+  std::optional<long long> claim(int k) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto& own = shares_[static_cast<size_t>(k)];
+    if (own.first < own.second) return own.first++;
+    auto* best = &own;
+    for (auto& s : shares_)
+      if (s.second - s.first > best->second - best->first) best = &s;
+    if (best->first >= best->second) return std::nullopt;
+    return --best->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<long long, long long>> shares_;  // [next, end) per worker
+};
+
+void worker(pg::Conn& conn, const Ctx& x, Batches& batches, int k) {
   Transformer tr(x.job, x.cat);
-  const long long batches = (x.users_total + x.batch_size - 1) / x.batch_size;
   while (true) {
     {
       std::unique_lock<std::mutex> lk(x.sh.mu);
       x.sh.cv.wait(lk, [&] { return !x.sh.paused || x.sh.stop; });
       if (x.sh.stop) return;
     }
-    long long b = next_batch++;
-    if (b >= batches) return;
+    auto claimed = batches.claim(k - 1);
+    if (!claimed) return;
+    long long b = *claimed;
     auto t0 = Clock::now();
     auto rows = fetch(conn, x, b * x.batch_size + 1, (b + 1) * x.batch_size);
     if (!rows.ok()) return x.sh.fail(std::move(rows).error());
@@ -262,9 +287,11 @@ Result<Started> start_run(pg::Conn& conn, const Job& job, const RunOptions& opt)
   nlohmann::json options = {{"limit", opt.limit}, {"batch_size", opt.batch_size ? opt.batch_size : job.batch_size},
                             {"workers", opt.workers ? opt.workers : job.workers},
                             {"retry_quarantined", opt.retry_quarantined}};
+  // The backup never changes after this transaction: autovacuum has nothing to do there
+  // (wraparound vacuums still run), and analyzing its documents is wasted work mid-run.
   std::string sql = fmt::format(
       "begin;\n"
-      "create table {0} as select row_number() over (order by l.belay_user collate \"C\") as belay_ord, l.* "
+      "create table {0} with (autovacuum_enabled = false) as select row_number() over (order by l.belay_user collate \"C\") as belay_ord, l.* "
       "from ({1}) l where not exists (select 1 from belay.backfill_progress p where p.job = {2} "
       "and p.user_key = l.belay_user) order by l.belay_user collate \"C\"{3};\n"
       "alter table {0} add primary key (belay_ord);\n"
@@ -328,7 +355,7 @@ RunReport run(pg::Conn& conn, const Job& job, const RunOptions& opt) {
   Ctx x{job, *cat, rep.run_id, rep.backup_table, rep.users_total,
         opt.batch_size > 0 ? opt.batch_size : job.batch_size, sh};
   const int workers = std::max(1, opt.workers > 0 ? opt.workers : job.workers);
-  std::atomic<long long> next_batch{0};
+  Batches batches((rep.users_total + x.batch_size - 1) / x.batch_size, workers);
   // Connections are opened here: libpq connections are not shared between threads.
   std::vector<pg::Conn> conns;
   for (int k = 0; k < workers; ++k) {
@@ -342,7 +369,7 @@ RunReport run(pg::Conn& conn, const Job& job, const RunOptions& opt) {
   sh.running = workers;
   for (int k = 0; k < workers; ++k)
     threads.emplace_back([&, k] {
-      worker(conns[static_cast<size_t>(k)], x, next_batch, k + 1);
+      worker(conns[static_cast<size_t>(k)], x, batches, k + 1);
       std::lock_guard<std::mutex> g(sh.mu);
       --sh.running;
       sh.cv.notify_all();

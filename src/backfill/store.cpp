@@ -75,6 +75,11 @@ create table if not exists belay.backfill_audit (
   at            timestamptz not null default now()
 );
 create index if not exists backfill_audit_user_idx on belay.backfill_audit (job, user_key);
+-- A run grows these tables batch by batch: autovacuum would analyze them over and over
+-- (statistics on the id arrays are the costly part and no query needs them).
+alter table belay.backfill_audit alter column old_ids set statistics 0, alter column target_ids set statistics 0,
+  set (autovacuum_analyze_scale_factor = 1, autovacuum_vacuum_insert_scale_factor = 1);
+alter table belay.backfill_progress set (autovacuum_analyze_scale_factor = 1, autovacuum_vacuum_insert_scale_factor = 1);
 -- Every time a user was quarantined, with the reason (a policy or the server's error).
 create table if not exists belay.backfill_quarantine (
   job        text not null,
