@@ -57,7 +57,9 @@ nlohmann::json problem_json(const bf::Problem& p) {
 }
 
 std::string problem_text(const bf::Problem& p) {
-  std::string at = p.entity + (p.index >= 0 ? fmt::format("[{}]", p.index) : "") + (p.field.empty() ? "" : "." + p.field);
+  std::string at = p.entity;
+  if (p.index >= 0) at += fmt::format("[{}]", p.index) + (p.field.empty() ? "" : "." + p.field);
+  else if (!p.field.empty() && p.field != p.entity) at += " (" + p.field + ")";  // the array's path
   return fmt::format("{} {}: {} — {} → {}", p.user, at, p.kind, p.detail, p.action);
 }
 
