@@ -15,7 +15,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 belay="${BELAY:-$root/build/belay}"
-users="${USERS:-20000}"; rounds="${ROUNDS:-3}"
+users="${USERS:-20000}"; rounds="${ROUNDS:-3}"   # RUN_ARGS: extra flags for belay backfill run
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -57,7 +57,8 @@ run_floor() {
 run_belay() {
   settle
   local t0 t1; t0=$(now)
-  "$belay" -C "$work/proj" --target "$(db_url bf_belay)" backfill run jobs/user_app_state.toml --json > "$work/run.json"
+  # shellcheck disable=SC2086
+  "$belay" -C "$work/proj" --target "$(db_url bf_belay)" backfill run jobs/user_app_state.toml --json ${RUN_ARGS:-} > "$work/run.json"
   t1=$(now); b_r=$(secs "$t0" "$t1")
 }
 declare -a floor belay_run ratios
