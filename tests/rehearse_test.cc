@@ -1,11 +1,14 @@
 // Rehearsal proves each rollback restores the schema, and names what a bad one leaves
 // behind or loses.
+#include <memory>
+
 #include <gtest/gtest.h>
 
 #include "embedded/embedded.h"
 #include "migrate/migrate.h"
 #include "project/project.h"
 #include "rehearse/rehearse.h"
+#include "rls/rls.h"
 #include "support.h"
 
 namespace belay {
@@ -18,10 +21,18 @@ struct Rehearsal {
   TempProject proj{"reh"};
   std::vector<std::string> dbs;
   embedded::Cluster cluster{test::cluster_project()};
+  std::string flavor = "postgres";                   // another: databases from that flavor's cluster
+  std::vector<std::unique_ptr<test::TestDb>> owned;
+  std::optional<rls::SurfaceOptions> surface;        // compare the security surface
+  std::optional<findings::Severity> surface_fail_at = findings::Severity::error;
   ~Rehearsal() {
     for (auto& d : dbs) cluster.drop_database(d).ok();
   }
   Result<std::string> fresh() {
+    if (flavor != "postgres") {
+      owned.push_back(std::make_unique<test::TestDb>(flavor));
+      return owned.back()->url();
+    }
     test::cluster_url("postgres");
     auto name = test::unique_name("reh");
     auto url = cluster.create_database(name);
@@ -36,6 +47,8 @@ struct Rehearsal {
     rehearse::Options opt;
     opt.require_down = require_down;
     opt.track = track;
+    opt.surface = surface;
+    opt.surface_fail_at = surface_fail_at;
     if (with_fresh) opt.fresh_database = [this] { return fresh(); };
     auto dsn = fresh();
     EXPECT_TRUE(dsn.ok());
@@ -225,6 +238,72 @@ TEST(Rehearse, WithoutAFreshDatabaseFullModelsNameTheObjects) {
   auto rep = r.run(false);
   auto& p = proof(rep, "2");
   EXPECT_TRUE(has_line(p.diff, {"t_owner_idx", "added"})) << joined(p.diff);
+}
+
+std::string rules_of(const rehearse::MigrationProof& p) {
+  std::string out;
+  for (auto& f : p.surface) out += f.rule + " " + f.object + "\n";
+  return out;
+}
+
+// Privilege regressions per migration: each finding names the migration that caused it, the
+// tracked comparison (only what a step touched) finds what whole models find, and a
+// regression fails the rehearsal unless configured not to.
+TEST(Rehearse, SecuritySurfaceRegressionsAreNamedPerMigration) {
+  Rehearsal r;
+  r.flavor = "supabase";
+  r.surface = rls::SurfaceOptions{};
+  r.pair("1_notes",
+         "create table public.notes (id int primary key, owner uuid, body text);\n"
+         "alter table public.notes enable row level security;\n"
+         "create policy own on public.notes for select to authenticated using (owner = (select auth.uid()));\n",
+         "drop table public.notes;\n");
+  r.pair("2_index", "create index notes_owner_idx on public.notes (owner);\n", "drop index public.notes_owner_idx;\n");
+  r.pair("3_open", "alter table public.notes disable row level security;\n",
+         "alter table public.notes enable row level security;\n");
+  r.pair("4_loosen",
+         "alter table public.notes enable row level security;\n"
+         "drop policy own on public.notes;\n"
+         "create policy own on public.notes for select to authenticated, anon using (true);\n",
+         "drop policy own on public.notes;\n"
+         "create policy own on public.notes for select to authenticated using (owner = (select auth.uid()));\n"
+         "alter table public.notes disable row level security;\n");
+  r.pair("5_leads", "create table public.leads (id int primary key, email text);\n", "drop table public.leads;\n");
+  r.pair("6_private",
+         "create schema private;\ncreate table private.audit (id int);\ngrant usage on schema private to anon;\n"
+         "grant select on private.audit to anon;\n",
+         "drop schema private cascade;\n");
+  r.pair("7_definer",
+         "create function public.purge() returns void language sql security definer set search_path = '' "
+         "as $$ delete from public.notes $$;\n",
+         "drop function public.purge();\n");
+  for (bool track : {true, false}) {
+    SCOPED_TRACE(track ? "tracked" : "full models");
+    auto rep = r.run(true, false, track);
+    EXPECT_EQ(rep.restored, 7) << rep.total;
+    EXPECT_FALSE(rep.ok);
+    EXPECT_EQ(rules_of(proof(rep, "1")), "");
+    EXPECT_EQ(rules_of(proof(rep, "2")), "");
+    EXPECT_EQ(rules_of(proof(rep, "3")), "surface-rls-disabled public.notes\nsurface-table-exposed public.notes\n");
+    // RLS back on: what was open to all is now behind the policy, which became always true for anon too.
+    EXPECT_EQ(rules_of(proof(rep, "4")), "surface-policy-loosened public.notes.own\n");
+    EXPECT_EQ(rules_of(proof(rep, "5")), "surface-table-exposed public.leads\n");
+    EXPECT_EQ(rules_of(proof(rep, "6")), "");  // not an exposed schema
+    EXPECT_EQ(rules_of(proof(rep, "7")), "surface-definer-executable public.purge()\n");
+    EXPECT_EQ(rep.surface_findings, 5);
+    EXPECT_EQ(rep.surface_failing, 5);
+  }
+  // Reported, not fatal.
+  r.surface_fail_at.reset();
+  auto lenient = r.run();
+  EXPECT_TRUE(lenient.ok);
+  EXPECT_EQ(lenient.surface_findings, 5);
+  EXPECT_EQ(lenient.surface_failing, 0);
+  // Not compared at all.
+  r.surface.reset();
+  auto off = r.run();
+  EXPECT_TRUE(off.ok);
+  EXPECT_EQ(off.surface_findings, 0);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // belay rls check / rls test from the command line: formats, exit codes, [rls] in
 // belay.toml, contracts on disk, --generate, and the evidence both leave.
 #include <fstream>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -117,6 +118,56 @@ rows = [ { id = 1, owner = "00000000-0000-0000-0000-00000000000a" }, { id = 2, o
 select = { anon = "denied", alice = "allowed" }
 update = { alice = "where owner = auth.uid()" }
 )TOML";
+
+// Issue: privilege regressions per migration, in rehearse (by default) and migrate (on request).
+TEST(RlsSurfaceCli, RehearseAndMigrateNameTheMigrationThatOpensData) {
+  TempProject p("rlssurf");
+  supabase_project(p);
+  p.write("supabase/migrations/20240101000000_notes.sql",
+          "create table public.notes (id int primary key, owner uuid);\n"
+          "alter table public.notes enable row level security;\n"
+          "create policy own on public.notes for select to authenticated using (owner = (select auth.uid()));\n");
+  p.write("supabase/migrations/20240102000000_open.sql", "alter table public.notes disable row level security;\n");
+  auto r = run_belay({"rehearse", "--json", "--no-evidence"}, p.dir());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["migrations"].size(), 2u);
+  EXPECT_TRUE(j["migrations"][0]["surface"].empty()) << j["migrations"][0].dump();
+  std::set<std::string> rules;
+  for (auto& f : j["migrations"][1]["surface"]) {
+    rules.insert(f["rule"].get<std::string>());
+    EXPECT_EQ(f["object"], "public.notes");
+  }
+  EXPECT_EQ(rules, (std::set<std::string>{"surface-rls-disabled", "surface-table-exposed"}));
+  EXPECT_EQ(j["summary"]["surface_failing"], 2);
+  // Configurable: reported but not fatal, from belay.toml or the command line.
+  r = run_belay({"rehearse", "--regressions-fail-at", "never", "--no-evidence"}, p.dir());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("error surface-rls-disabled: row level security was disabled on table public.notes"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("2 surface regressions (0 failing)"), std::string::npos) << r.out;
+  r = run_belay({"rehearse", "--regressions-fail-at", "loud", "--no-evidence"}, p.dir());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  p.write("belay.toml", slurp(p.dir() / "belay.toml") + "\n[rls]\nregressions_fail_at = \"never\"\n");
+  EXPECT_EQ(run_belay({"rehearse", "--no-evidence"}, p.dir()).exit_code, 0);
+  EXPECT_EQ(run_belay({"rehearse", "--no-surface", "--json", "--no-evidence"}, p.dir()).exit_code, 0);
+
+  // migrate --check-surface: per migration, after it commits; exit 1 at the failing level.
+  r = run_belay({"migrate", "--check-surface", "--regressions-fail-at", "error", "--json"}, p.dir());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["ok"].get<bool>());
+  EXPECT_EQ(j["surface"]["failing"], 2);
+  for (auto& f : j["surface"]["regressions"]) EXPECT_EQ(f["migration"], "20240102000000_open") << f.dump();
+  ASSERT_TRUE(j.contains("evidence"));
+  auto evidence = slurp(std::filesystem::path(j["evidence"].get<std::string>()) / "surface.json");
+  EXPECT_NE(evidence.find("surface-rls-disabled"), std::string::npos) << evidence;
+  // Nothing more to apply: nothing to report.
+  r = run_belay({"migrate", "--check-surface", "--no-evidence"}, p.dir());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("security surface: no regressions"), std::string::npos) << r.out;
+}
 
 TEST(RlsTestCli, ContractMismatchFixGenerateAndMistakes) {
   TempProject p("rlstest");

@@ -40,13 +40,21 @@ Change change(const std::string& setup, const std::string& migration, const char
   }
   auto before = fingerprint::capture(c);
   EXPECT_TRUE(before.ok());
+  auto tracker = fingerprint::Tracker::start(c);
+  EXPECT_TRUE(tracker.ok());
   auto s = c.exec(migration);
   EXPECT_TRUE(s.ok()) << s.error().render();
   auto after = fingerprint::capture(c);
   EXPECT_TRUE(after.ok());
-  if (!before.ok() || !after.ok()) return ch;
+  if (!before.ok() || !after.ok() || !tracker.ok()) return ch;
   ch.found = rls::surface_regressions(*before, *after);
   for (auto& f : ch.found) ch.all += f.rule + " " + f.object + ": " + f.message + "\n";
+  // The tracked comparison (only the objects the change touched) finds exactly the same.
+  auto u = tracker->update(c);
+  EXPECT_TRUE(u.ok());
+  std::string tracked;
+  for (auto& f : rls::surface_regressions(*tracker)) tracked += f.rule + " " + f.object + ": " + f.message + "\n";
+  EXPECT_EQ(tracked, ch.all);
   return ch;
 }
 

@@ -8,8 +8,10 @@
 #include "cli/commands.h"
 #include "cli/render.h"
 #include "cli/session.h"
+#include "fingerprint/fingerprint.h"
 #include "migrate/migrate.h"
 #include "project/project.h"
+#include "rls/rls.h"
 #include "util/text.h"
 
 namespace belay::cli {
@@ -102,16 +104,56 @@ int cmd_run(const Global& g, const RunFlags& f, bool up) {
   auto opt = run_options(*s, f);
   if (!opt.ok()) return report_error(opt.error());
   bool human = !out().json;
+  // --check-surface: a second connection follows the schema (fingerprint::Tracker); after
+  // each migration commits, what it made more exposed to the API roles is reported.
+  std::optional<rls::SurfaceConfig> surface;
+  std::optional<pg::Conn> watch_conn;
+  std::optional<fingerprint::Tracker> watch;
+  std::vector<std::pair<std::string, findings::Finding>> regressions;  // migration, finding
+  int failing = 0;
+  if (f.check_surface && !f.dry_run) {
+    auto sc = rls::surface_config(s->cfg, f.regressions_fail_at);
+    if (!sc.ok()) return report_error(sc.error());
+    surface = *sc;
+    auto c = pg::Conn::open(s->target.dsn, "belay migrate (surface)");
+    if (!c.ok()) return report_error(c.error());
+    watch_conn.emplace(std::move(*c));
+    auto t = fingerprint::Tracker::start(*watch_conn);
+    if (!t.ok()) return report_error(t.error());
+    watch.emplace(std::move(*t));
+  }
+  auto check_surface = [&](const std::string& label) {
+    if (!watch) return;
+    if (auto u = watch->update(*watch_conn); !u.ok()) {
+      findings::Finding f;
+      f.rule = "surface-not-compared";
+      f.severity = findings::Severity::warning;
+      f.message = "the security surface could not be read: " + u.error().message;
+      regressions.push_back({label, f});
+      return;
+    }
+    for (auto& f : rls::surface_regressions(*watch, surface->options)) {
+      if (surface->fail_at && f.severity >= *surface->fail_at) ++failing;
+      if (human) {
+        auto sev = findings::to_string(f.severity);
+        std::cout << "\n  " << (f.severity == findings::Severity::error ? red(sev) : yellow(sev)) << " " << f.rule << ": "
+                  << f.message;
+      }
+      regressions.push_back({label, std::move(f)});
+    }
+  };
   opt->on_event = [&](const migrate::Event& e) {
-    if (!human) return;
     auto label = fmt::format("{}_{}", e.version, e.name);
+    if (e.kind == migrate::Event::done && human) std::cout << " " << green("ok") << dim(" " + e.message) << std::flush;
+    if (e.kind == migrate::Event::done) check_surface(label);
+    if (!human) return;
     switch (e.kind) {
       case migrate::Event::plan: break;
       case migrate::Event::begin:
         std::cout << dim(fmt::format("[{}/{}] ", e.index, e.total)) << (up ? "applying " : "reverting ") << label
                   << std::flush;
         break;
-      case migrate::Event::done: std::cout << " " << green("ok") << dim(" " + e.message) << "\n"; break;
+      case migrate::Event::done: std::cout << "\n"; break;
       case migrate::Event::attempt_failed: std::cout << "\n  " << yellow("lock: ") << e.message << std::flush; break;
       case migrate::Event::note: std::cout << "\n  " << dim(e.message) << std::flush; break;
     }
@@ -128,7 +170,20 @@ int cmd_run(const Global& g, const RunFlags& f, bool up) {
   auto rep = up ? migrate::migrate(*s->conn, s->set, *opt) : migrate::rollback(*s->conn, s->set, *opt);
   rec.run_report(rep, s->set);
   rec.status("status_after.json", *s->conn, s->set);
-  rec.finish(rep.error ? "failed" : "ok", run_markdown(verb, *s, rep));
+  nlohmann::json surface_json = nlohmann::json::array();
+  std::string surface_md;
+  for (auto& [m, f] : regressions) {
+    auto j = findings::to_json(f);
+    j["migration"] = m;
+    surface_json.push_back(j);
+    surface_md += fmt::format("- `{}` **{}** {}: {}\n", m, findings::to_string(f.severity), f.rule, f.message);
+  }
+  if (watch) rec.json_file("surface.json", {{"regressions", surface_json}, {"failing", failing}});
+  std::string md = run_markdown(verb, *s, rep);
+  if (watch)
+    md += surface_md.empty() ? "\nSecurity surface: no regressions.\n" : "\n## Security surface regressions\n\n" + surface_md;
+  rec.finish(rep.error || failing ? "failed" : "ok", md);
+  const int surface_rc = failing ? static_cast<int>(ExitCode::failure) : 0;
   int applied = 0;
   for (auto& st : rep.steps)
     if (st.outcome == "applied" || st.outcome == "reverted") ++applied;
@@ -140,8 +195,9 @@ int cmd_run(const Global& g, const RunFlags& f, bool up) {
     if (rec.active()) j["evidence"] = rec.dir();
     if (!rep.fingerprint.empty()) j["fingerprint"] = rep.fingerprint;
     if (rep.error) j["error"] = error_json(*rep.error);
+    if (watch) j["surface"] = {{"regressions", surface_json}, {"failing", failing}};
     print_json(j);
-    return rep.error ? static_cast<int>(rep.error->code) : 0;
+    return rep.error ? static_cast<int>(rep.error->code) : surface_rc;
   }
   for (auto& w : rep.warnings) std::cout << yellow("warning: ") << w << "\n";
   if (f.dry_run) {
@@ -168,7 +224,13 @@ int cmd_run(const Global& g, const RunFlags& f, bool up) {
   if (rec.active()) std::cout << dim("evidence: " + rec.dir()) << "\n";
   if (rep.steps.empty()) std::cout << (up ? "nothing to apply: up to date\n" : "nothing to roll back\n");
   else std::cout << fmt::format("{} migration{} {}\n", applied, applied == 1 ? "" : "s", up ? "applied" : "rolled back");
-  return 0;
+  if (watch)
+    std::cout << (regressions.empty() ? green("security surface: no regressions")
+                                      : (failing ? red : yellow)(fmt::format("security surface: {} regression{} ({} failing)",
+                                                                              regressions.size(),
+                                                                              regressions.size() == 1 ? "" : "s", failing)))
+              << "\n";
+  return surface_rc;
 }
 
 int cmd_baseline(const Global& g, const RunFlags& f) {
@@ -197,6 +259,10 @@ void add_run_flags(CLI::App* c, RunFlags& f) {
   c->add_option("--lock-timeout", f.lock_timeout, "DDL lock_timeout (default 2s; per file: -- belay:lock_timeout=5s)");
   c->add_option("--statement-timeout", f.statement_timeout, "statement_timeout (default none)");
   c->add_option("--lock-retries", f.lock_retries, "retries after a lock timeout (default 5)");
+  c->add_flag("--check-surface", f.check_surface,
+              "after each migration, report what it made more exposed to the API roles (RLS, policies, grants)");
+  c->add_option("--regressions-fail-at", f.regressions_fail_at,
+                "with --check-surface: exit 1 for regressions at or above this (error, warning, info, never)");
 }
 
 }  // namespace

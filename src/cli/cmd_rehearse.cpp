@@ -12,6 +12,7 @@
 #include "embedded/embedded.h"
 #include "fingerprint/fingerprint.h"
 #include "rehearse/rehearse.h"
+#include "rls/rls.h"
 
 namespace belay::cli {
 namespace {
@@ -148,6 +149,9 @@ nlohmann::json proof_json(const rehearse::MigrationProof& p) {
   for (auto& l : p.locks) locks.push_back({{"line", l.line}, {"statement", l.statement}, {"locks", l.locks}});
   j["locks"] = locks;
   if (p.error) j["error"] = error_json(*p.error);
+  nlohmann::json surface = nlohmann::json::array();
+  for (auto& f : p.surface) surface.push_back(findings::to_json(f));
+  j["surface"] = surface;
   return j;
 }
 
@@ -193,6 +197,15 @@ std::string rehearse_markdown(const Session& s, const rehearse::Report& r, const
       md += "\n";
     }
   }
+  bool surface = false;
+  for (auto& p : r.migrations) surface = surface || !p.surface.empty();
+  if (surface) {
+    md += "\n## Security surface regressions\n\n";
+    for (auto& p : r.migrations)
+      for (auto& f : p.surface)
+        md += fmt::format("- `{}_{}` **{}** {}: {} — fix: {}\n", p.version, p.name, findings::to_string(f.severity),
+                          f.rule, f.message, f.fix);
+  }
   if (!r.missing_down.empty()) {
     md += "\n## Missing rollback scripts\n\n";
     for (auto& m : r.missing_down) md += "- `" + m + "`\n";
@@ -208,6 +221,8 @@ std::string rehearse_markdown(const Session& s, const rehearse::Report& r, const
 struct RehearseFlags {
   bool require_down = false;
   bool keep = false;
+  bool no_surface = false;
+  std::string regressions_fail_at;
   RunFlags run;
 };
 
@@ -225,6 +240,12 @@ int cmd_rehearse(const Global& g, const RehearseFlags& f) {
   rehearse::Options opt;
   opt.run = *ro;
   opt.require_down = f.require_down || s->cfg.require_down;
+  if (!f.no_surface) {
+    auto sc = rls::surface_config(s->cfg, f.regressions_fail_at);
+    if (!sc.ok()) return report_error(sc.error());
+    opt.surface = sc->options;
+    opt.surface_fail_at = sc->fail_at;
+  }
   if (on_target) {
     dsn = s->target.dsn;
     where = s->target.display;
@@ -256,6 +277,11 @@ int cmd_rehearse(const Global& g, const RehearseFlags& f) {
     for (auto& d : p.diff) std::cout << "    " << red("left by rollback: ") << d << "\n";
     for (auto& d : p.reapply_diff) std::cout << "    " << red("re-apply differs: ") << d << "\n";
     if (p.error) std::cout << "    " << red("error: ") << p.error->render() << "\n";
+    for (auto& f : p.surface) {
+      auto sev = findings::to_string(f.severity);
+      std::cout << "    " << (f.severity == findings::Severity::error ? red(sev) : f.severity == findings::Severity::warning ? yellow(sev) : dim(sev))
+                << " " << f.rule << ": " << f.message << "\n";
+    }
   };
   if (human) std::cout << bold("rehearsing on ") << where << "\n";
   auto r = rehearse::run(dsn, s->set, opt);
@@ -268,7 +294,8 @@ int cmd_rehearse(const Global& g, const RehearseFlags& f) {
   for (auto& p : r->migrations) migrations.push_back(proof_json(p));
   nlohmann::json summary = {{"total", r->total},         {"with_down", r->with_down}, {"restored", r->restored},
                             {"reapplied", r->reapplied}, {"failed", r->failed},       {"missing_down", r->missing_down},
-                            {"total_ms", r->total_ms}, {"tracked_fingerprints", r->tracked_updates}};
+                            {"total_ms", r->total_ms}, {"tracked_fingerprints", r->tracked_updates},
+                            {"surface_findings", r->surface_findings}, {"surface_failing", r->surface_failing}};
   nlohmann::json report = {{"ok", r->ok}, {"target", where}, {"migrations", migrations}, {"summary", summary},
                             {"notes", r->notes}};
   if (rec->active()) {
@@ -284,9 +311,13 @@ int cmd_rehearse(const Global& g, const RehearseFlags& f) {
   if (out().json) {
     print_json(report);
   } else {
-    std::cout << fmt::format("rollback coverage {}/{} · restores {}/{} · re-applies {}/{}{} · {:.0f} ms\n", r->with_down,
+    std::cout << fmt::format("rollback coverage {}/{} · restores {}/{} · re-applies {}/{}{}{} · {:.0f} ms\n", r->with_down,
                              r->total, r->restored, r->with_down, r->reapplied, r->with_down,
-                             r->failed ? fmt::format(" · {} failed", r->failed) : "", r->total_ms);
+                             r->failed ? fmt::format(" · {} failed", r->failed) : "",
+                             r->surface_findings ? fmt::format(" · {} surface regression{} ({} failing)", r->surface_findings,
+                                                               r->surface_findings == 1 ? "" : "s", r->surface_failing)
+                                                 : "",
+                             r->total_ms);
     if (rec->active()) std::cout << dim("evidence: " + rec->dir()) << "\n";
     std::cout << (r->ok ? green("every rollback proven") : red("not proven")) << "\n";
   }
@@ -313,6 +344,9 @@ void add_rehearse_commands(CLI::App& app, Global& g, int& rc) {
   auto* r = app.add_subcommand("rehearse", "prove every rollback on a throwaway database (or --target)");
   r->add_flag("--require-down", rf.require_down, "a migration without a rollback fails the rehearsal");
   r->add_flag("--keep", rf.keep, "keep the shadow databases for inspection");
+  r->add_flag("--no-surface", rf.no_surface, "do not compare the security surface before and after each migration");
+  r->add_option("--regressions-fail-at", rf.regressions_fail_at,
+                "surface regressions at or above this fail the rehearsal: error (default), warning, info, never");
   r->add_option("--lock-timeout", rf.run.lock_timeout, "DDL lock_timeout");
   r->add_option("--statement-timeout", rf.run.statement_timeout, "statement_timeout");
   r->callback([&] { rc = cmd_rehearse(g, rf); });

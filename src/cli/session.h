@@ -19,6 +19,8 @@ struct RunFlags {
   bool dry_run = false, allow_drift = false, allow_ooo = false, from_supabase = false;
   std::string lock_wait, lock_timeout, statement_timeout;
   int lock_retries = -1;
+  bool check_surface = false;          // migrate/rollback --check-surface
+  std::string regressions_fail_at;     // overrides [rls] regressions_fail_at
 };
 
 struct Session {

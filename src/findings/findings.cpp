@@ -281,6 +281,8 @@ std::string render(const std::vector<Finding>& f, Format fmt, const RenderOption
   return render_text(f, opt);
 }
 
+nlohmann::json to_json(const Finding& f) { return finding_json(f); }
+
 ExitCode exit_code(const std::vector<Finding>& f, Severity fail_on) {
   bool fail = std::any_of(f.begin(), f.end(), [&](const Finding& x) {
     return static_cast<int>(x.severity) >= static_cast<int>(fail_on);

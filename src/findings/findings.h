@@ -48,6 +48,10 @@ struct RenderOptions {
   std::vector<RuleInfo> rules;        // SARIF tool.driver.rules, and help text
 };
 
+// One finding as the JSON format prints it (file, line, column, rule, severity, message,
+// object, fix): for reports that embed findings.
+nlohmann::json to_json(const Finding& f);
+
 // The whole stdout document for `fmt` (machine formats are nothing but the document).
 std::string render(const std::vector<Finding>& f, Format fmt, const RenderOptions& opt);
 

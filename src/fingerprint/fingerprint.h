@@ -2,6 +2,7 @@
 // its hash, and the difference between two models in words a reviewer reads.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -75,6 +76,11 @@ class Tracker {
   Model model() const;                       // the whole current model
   // The objects the last update found changed: as they were before it, and after.
   std::pair<Model, Model> last_change() const;
+  // Part of the model, now and as it was before the last update: only the objects `keep`
+  // accepts are parsed (cheaper than model() when few are wanted).
+  using Keep = std::function<bool(const std::string& kind, const std::string& id)>;
+  Model model(const Keep& keep) const;
+  Model model_before_last_update(const Keep& keep) const;
 
   struct Stats {
     int updates = 0;           // update() calls

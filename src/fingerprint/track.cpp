@@ -3,6 +3,7 @@
 // this file keeps the lines by anchor, follows deletions through row counts, and hashes
 // the lines exactly as digest() does.
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -179,10 +180,21 @@ Result<Digest> Tracker::reset(pg::Conn& conn) {
   State& s = *s_;
   BELAY_ASSIGN(auto rows, detail::run_tracked(conn, s.opt, false, "", "", ""));
   Read r = parse(rows);
+  std::vector<std::string> was;  // sorted, like `ordered`
+  was.reserve(s.ordered.size());
+  for (auto& l : s.ordered) was.push_back(l.text);
+  std::sort(was.begin(), was.end());
   s.clear();
+  for (auto& [anchor, lines] : r.lines) s.put(anchor, std::move(lines));
+  // What changed is what differs from before the read, not everything read.
+  std::vector<std::string> now;
+  now.reserve(s.ordered.size());
+  for (auto& l : s.ordered) now.push_back(l.text);
+  std::sort(now.begin(), now.end());
   s.changed_before.clear();
   s.changed_after.clear();
-  for (auto& [anchor, lines] : r.lines) s.put(anchor, std::move(lines));
+  std::set_difference(was.begin(), was.end(), now.begin(), now.end(), std::back_inserter(s.changed_before));
+  std::set_difference(now.begin(), now.end(), was.begin(), was.end(), std::back_inserter(s.changed_after));
   for (auto& cat : kCounted) {
     auto& k = s.keys[cat];
     for (auto& key : r.fresh[cat]) k.insert(key);
@@ -281,6 +293,35 @@ Model Tracker::model() const {
 
 std::pair<Model, Model> Tracker::last_change() const {
   return {model_of(s_->changed_before), model_of(s_->changed_after)};
+}
+
+Model Tracker::model(const Keep& keep) const {
+  std::vector<std::string> lines;
+  for (auto& l : s_->ordered)
+    if (keep(l.kind, l.id)) lines.push_back(l.text);
+  Model m = model_of(lines);
+  m.hash = s_->hash;
+  return m;
+}
+
+Model Tracker::model_before_last_update(const Keep& keep) const {
+  // Now, minus what the update brought in, plus what it took out.
+  std::multiset<std::string> brought(s_->changed_after.begin(), s_->changed_after.end());
+  std::vector<std::string> lines;
+  for (auto& l : s_->ordered) {
+    if (!keep(l.kind, l.id)) continue;
+    if (auto it = brought.find(l.text); it != brought.end()) {
+      brought.erase(it);
+      continue;
+    }
+    lines.push_back(l.text);
+  }
+  Model m = model_of(lines);
+  for (auto& l : s_->changed_before)
+    if (auto o = detail::parse_line(l); o.ok() && keep(o->kind, o->id)) m.objects.push_back(std::move(*o));
+  std::sort(m.objects.begin(), m.objects.end(),
+            [](const Object& a, const Object& b) { return std::tie(a.kind, a.id) < std::tie(b.kind, b.id); });
+  return m;
 }
 
 }  // namespace belay::fingerprint

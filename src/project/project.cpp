@@ -67,7 +67,7 @@ std::optional<Error> check_schema(const toml::table& tbl, const std::string& fil
         {"pg_version", integer}}},
       {"rls",
        {{"disable", strings}, {"severity", string_table}, {"ignore", strings}, {"api_roles", strings},
-        {"anon_role", str}, {"contract", str}}},
+        {"anon_role", str}, {"contract", str}, {"regressions_fail_at", str}}},
       {"target", {{"dsn_env", str}, {"url", str}, {"description", str}}},
   };
   auto where = [&](const toml::node& n, std::string msg) {
@@ -215,6 +215,7 @@ Result<Config> load(const stdfs::path& start) {
       for (auto& [k, v] : *s) cfg.rls.severity[std::string(k.str())] = v.value_or(std::string());
     cfg.rls.anon_role = (*r)["anon_role"].value_or(cfg.rls.anon_role);
     cfg.rls.contract = (*r)["contract"].value_or(cfg.rls.contract);
+    cfg.rls.regressions_fail_at = (*r)["regressions_fail_at"].value_or(cfg.rls.regressions_fail_at);
   }
   if (auto ts = tbl["targets"].as_table()) {
     for (auto& [k, v] : *ts) {

@@ -60,6 +60,9 @@ struct Config {
     std::vector<std::string> api_roles = {"anon", "authenticated"};  // roles API requests run as
     std::string anon_role = "anon";                // the API role of requests without a login
     std::string contract = "rls/contract.toml";    // belay rls test's default, relative to the root
+    // Security surface regressions per migration (rehearse; migrate --check-surface): the
+    // severity from which one fails the run ("error", "warning", "info" or "never").
+    std::string regressions_fail_at = "error";
   } rls;
 
   std::map<std::string, Target> targets;

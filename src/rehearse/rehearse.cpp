@@ -87,7 +87,8 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
   // Locks are observed on the first up only: that is the step production will run.
   migrate::RunOptions ro_observed = ro;
   ro_observed.observe_locks = true;
-  const bool full = !opt.fresh_database;
+  // Without a tracker, the surface comparison needs whole models at every step.
+  const bool full = !opt.fresh_database || (opt.surface && !opt.track);
 
   Target tgt;
   tgt.dsn = dsn;
@@ -149,6 +150,13 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
     }
     BELAY_ASSIGN(State after, fingerprint_of(tgt, full, opt.track));
     p.after = after.hash;
+    if (opt.surface) {
+      p.surface = tgt.tracker ? rls::surface_regressions(*tgt.tracker, *opt.surface)
+                              : rls::surface_regressions(*cur.model, *after.model, *opt.surface);
+      rep.surface_findings += static_cast<int>(p.surface.size());
+      for (auto& f : p.surface)
+        if (opt.surface_fail_at && f.severity >= *opt.surface_fail_at) ++rep.surface_failing;
+    }
     if (!m.down) {
       rep.missing_down.push_back(m.version + "_" + m.name);
       cur = std::move(after);
@@ -226,7 +234,8 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
   for (auto& p : rep.migrations)
     if (p.ran && p.has_down) ++reached_with_down;
   rep.ok = rep.failed == 0 && rep.restored == reached_with_down && rep.reapplied == reached_with_down &&
-           static_cast<int>(rep.migrations.size()) == rep.total && (!opt.require_down || rep.missing_down.empty());
+           static_cast<int>(rep.migrations.size()) == rep.total && (!opt.require_down || rep.missing_down.empty()) &&
+           rep.surface_failing == 0;
   return rep;
 }
 

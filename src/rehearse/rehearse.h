@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "findings/findings.h"
 #include "migrate/migrate.h"
+#include "rls/rls.h"
 #include "util/error.h"
 
 namespace belay::rehearse {
@@ -25,6 +27,8 @@ struct MigrationProof {
   std::vector<migrate::StatementLocks> locks;  // from the first up
   std::string mode;                   // transaction / statement-by-statement (...)
   std::optional<Error> error;         // up, down or re-up failed
+  // What the first up made more exposed to API roles (rls::surface_regressions).
+  std::vector<findings::Finding> surface;
 };
 
 struct Report {
@@ -35,6 +39,8 @@ struct Report {
   std::vector<std::string> missing_down;  // versions without a rollback
   int tracked_updates = 0;            // fingerprints taken incrementally (checked by one full digest at the end)
   std::vector<std::string> notes;     // e.g. the proof was redone without tracking
+  int surface_findings = 0;           // security surface regressions, all migrations
+  int surface_failing = 0;            // of which at or above Options::surface_fail_at
 };
 
 struct Options {
@@ -48,6 +54,12 @@ struct Options {
   // there. When empty, full models are captured at every step instead (slower).
   std::function<Result<std::string>()> fresh_database;
   std::function<void(const MigrationProof&, int index, int total)> on_progress;
+  // Compare the security surface before and after each migration's first up (RLS flags,
+  // policies, grants to API roles, security_invoker, SECURITY DEFINER, default privileges);
+  // empty: not compared.
+  std::optional<rls::SurfaceOptions> surface;
+  // Regressions at or above this severity make the report not ok; empty: reported only.
+  std::optional<findings::Severity> surface_fail_at = findings::Severity::error;
 };
 
 // Rehearses every migration that is pending on `dsn`, in order: fingerprint, up,

@@ -167,4 +167,16 @@ struct SurfaceOptions {
 std::vector<findings::Finding> surface_regressions(const fingerprint::Model& before, const fingerprint::Model& after,
                                                    const SurfaceOptions& opt = {});
 
+// From belay.toml: [project] exposed_schemas, [rls] api_roles and regressions_fail_at
+// (`override_fail_at`, when not empty, replaces the latter: "error", "warning", "info", "never").
+struct SurfaceConfig {
+  SurfaceOptions options;
+  std::optional<findings::Severity> fail_at;   // empty: regressions are reported, never fatal
+};
+Result<SurfaceConfig> surface_config(const project::Config& cfg, const std::string& override_fail_at = "");
+
+// The same for the last update of a tracker (one migration step): only the relations and
+// functions that step touched are compared.
+std::vector<findings::Finding> surface_regressions(const fingerprint::Tracker& tracker, const SurfaceOptions& opt = {});
+
 }  // namespace belay::rls
