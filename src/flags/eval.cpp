@@ -1,0 +1,417 @@
+// Evaluation: is_enabled / variant over a compiled snapshot. The hot path reads the
+// context through string_views, folds case into a stack buffer and hashes from the
+// precomputed "groupId:" state, so the usual strategies allocate nothing.
+#include <re2/re2.h>
+
+#include <cmath>
+#include <random>
+
+#include "flags/compiled.h"
+
+namespace belay::flags {
+
+namespace detail {
+namespace {
+
+// What resolveContextValue gives: the field, else properties[name]; empty = absent.
+std::string_view resolve(const Context& ctx, const FieldRef& f) {
+  const std::string* v = nullptr;
+  switch (f.field) {
+    case Field::user_id: v = &ctx.user_id; break;
+    case Field::session_id: v = &ctx.session_id; break;
+    case Field::remote_address: v = &ctx.remote_address; break;
+    case Field::environment: v = &ctx.environment; break;
+    case Field::app_name: v = &ctx.app_name; break;
+    case Field::current_time: v = &ctx.current_time; break;
+    case Field::property: break;
+  }
+  if (v && !v->empty()) return *v;
+  if (ctx.properties.empty()) return {};
+  auto it = ctx.properties.find(std::string_view(f.name));
+  return it == ctx.properties.end() ? std::string_view() : std::string_view(it->second);
+}
+
+// A per-thread generator for gradualRolloutRandom and random stickiness.
+uint32_t random_u32() {
+  thread_local uint64_t state = [] {
+    uint64_t seed = static_cast<uint64_t>(now_ms());
+    seed ^= reinterpret_cast<uintptr_t>(&seed);  // differs per thread
+    return seed | 1;
+  }();
+  // xorshift64*
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return static_cast<uint32_t>((state * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+uint32_t bucket_of(const Murmur3& prefix, std::string_view value, uint32_t modulo) {
+  Murmur3 m = prefix;
+  m.update(value);
+  return m.finish() % modulo + 1;
+}
+
+bool compare_num(Op op, double a, double b) {
+  switch (op) {
+    case Op::num_eq: return a == b;
+    case Op::num_gt: return a > b;
+    case Op::num_gte: return a >= b;
+    case Op::num_lt: return a < b;
+    case Op::num_lte: return a <= b;
+    default: return false;
+  }
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The operator's own answer, before `inverted`.
+bool check(const CConstraint& c, const Context& ctx) {
+  std::string_view v = resolve(ctx, c.field);
+  switch (c.op) {
+    case Op::in:
+    case Op::not_in: {
+      bool found = false;
+      if (!v.empty()) {
+        if (c.case_insensitive) {
+          char buf[256];
+          std::string spill;
+          found = c.set.contains(ascii_lower(v, buf, sizeof buf, spill));
+        } else {
+          found = c.set.contains(v);
+        }
+      }
+      return c.op == Op::in ? found : !found;
+    }
+    case Op::str_contains:
+    case Op::str_starts_with:
+    case Op::str_ends_with: {
+      if (v.empty()) return false;
+      char buf[256];
+      std::string spill;
+      if (c.case_insensitive) v = ascii_lower(v, buf, sizeof buf, spill);
+      for (const auto& s : c.strs) {
+        if (c.op == Op::str_contains ? v.find(s) != std::string_view::npos
+            : c.op == Op::str_starts_with ? v.substr(0, s.size()) == s
+                                          : ends_with(v, s))
+          return true;
+      }
+      return false;
+    }
+    case Op::num_eq: case Op::num_gt: case Op::num_gte: case Op::num_lt: case Op::num_lte: {
+      if (!c.num || v.empty()) return false;
+      auto n = parse_js_number(v);
+      return n && compare_num(c.op, *n, *c.num);
+    }
+    case Op::date_after:
+    case Op::date_before: {
+      if (!c.date_ms) return false;
+      std::optional<int64_t> t;
+      if (!v.empty()) t = parse_date_ms(v);
+      else if (c.field.field == Field::current_time) t = now_ms();
+      if (!t) return false;
+      return c.op == Op::date_after ? *t > *c.date_ms : *t < *c.date_ms;
+    }
+    case Op::semver_eq: case Op::semver_gt: case Op::semver_gte: case Op::semver_lt: case Op::semver_lte: {
+      if (!c.semver || v.empty()) return false;
+      auto s = parse_semver(v);
+      if (!s) return false;
+      int r = compare(*s, *c.semver);
+      switch (c.op) {
+        case Op::semver_eq: return r == 0;
+        case Op::semver_gt: return r > 0;
+        case Op::semver_gte: return r >= 0;
+        case Op::semver_lt: return r < 0;
+        default: return r <= 0;
+      }
+    }
+    case Op::regex:
+      return c.re && !v.empty() && RE2::PartialMatch(re2::StringPiece(v.data(), v.size()), *c.re);
+    case Op::in_cidr: {
+      if (v.empty() || c.nets.empty()) return false;
+      auto ip = parse_ip_or_cidr(v);
+      if (!ip) return false;
+      for (const auto& n : c.nets) if (n.contains(*ip)) return true;
+      return false;
+    }
+    case Op::unknown:
+      return false;
+  }
+  return false;
+}
+
+bool constraints_ok(const CStrategy& s, const Context& ctx) {
+  for (const auto& c : s.constraints) {
+    if (c.never) return false;
+    if (c.op == Op::unknown) return false;  // unknown operators fail, inverted or not
+    if (check(c, ctx) == c.inverted) return false;
+  }
+  return true;
+}
+
+// percentage > 0 && bucket <= percentage, with NaN never matching.
+bool in_rollout(double pct, uint32_t bucket) { return pct > 0 && static_cast<double>(bucket) <= pct; }
+
+bool strategy_on(const CStrategy& s, const Context& ctx) {
+  switch (s.kind) {
+    case Kind::standard:
+      return true;
+    case Kind::user_with_id:
+      return !ctx.user_id.empty() && s.ids.contains(ctx.user_id);
+    case Kind::gradual_user:
+      return !ctx.user_id.empty() && in_rollout(s.percentage, bucket_of(s.prefix, ctx.user_id, 100));
+    case Kind::gradual_session:
+      return !ctx.session_id.empty() && in_rollout(s.percentage, bucket_of(s.prefix, ctx.session_id, 100));
+    case Kind::gradual_random:
+      return !std::isnan(s.percentage) && s.percentage >= static_cast<double>(random_u32() % 100 + 1);
+    case Kind::flexible: {
+      std::string_view id;
+      switch (s.stick) {
+        case Stick::standard:
+          id = !ctx.user_id.empty() ? std::string_view(ctx.user_id) : std::string_view(ctx.session_id);
+          if (id.empty()) return in_rollout(s.percentage, random_u32() % 100 + 1);
+          break;
+        case Stick::random:
+          return in_rollout(s.percentage, random_u32() % 100 + 1);
+        case Stick::field:
+          id = resolve(ctx, s.stick_field);
+          if (id.empty()) return false;
+          break;
+      }
+      return in_rollout(s.percentage, bucket_of(s.prefix, id, 100));
+    }
+    case Kind::remote_address: {
+      if (s.ip_texts.empty() || ctx.remote_address.empty()) return false;
+      std::optional<IpNet> addr;
+      bool parsed = false;
+      for (size_t i = 0; i < s.ip_texts.size(); ++i) {
+        if (s.ip_texts[i] == ctx.remote_address) return true;
+        if (!s.ips[i]) continue;
+        if (!parsed) { addr = parse_ip_or_cidr(ctx.remote_address); parsed = true; }
+        if (addr && addr->prefix == (addr->v6 ? 128 : 32) && s.ips[i]->contains(*addr)) return true;
+      }
+      return false;
+    }
+    case Kind::hostname:
+      return s.host_match;
+    case Kind::unknown:
+      return false;
+  }
+  return false;
+}
+
+// Unleash's selectVariantDefinition: overrides first, then the weighted bucket.
+// `how` tells whether an override or the split decided.
+const CVariant* select(const CVariants& vs, const Context& ctx, Reason& how) {
+  if (vs.total <= 0) return nullptr;
+  if (vs.any_override) {
+    for (const auto& v : vs.list)
+      for (const auto& o : v.overrides) {
+        std::string_view val = resolve(ctx, o.field);
+        if (!val.empty() && o.values.contains(val)) {
+          how = Reason::targeting_match;
+          return &v;
+        }
+      }
+  }
+  std::string_view seed;
+  switch (vs.stick) {
+    case Stick::standard:
+      seed = !ctx.user_id.empty() ? std::string_view(ctx.user_id)
+           : !ctx.session_id.empty() ? std::string_view(ctx.session_id)
+                                     : std::string_view(ctx.remote_address);
+      break;
+    case Stick::field:
+      seed = resolve(ctx, vs.stick_field);
+      break;
+    case Stick::random:
+      break;
+  }
+  uint32_t total = static_cast<uint32_t>(vs.total);
+  uint32_t target = seed.empty() ? random_u32() % total + 1 : bucket_of(vs.prefix, seed, total);
+  uint32_t counter = 0;
+  for (const auto& v : vs.list) {
+    if (v.weight == 0) continue;
+    counter += static_cast<uint32_t>(v.weight);
+    if (counter >= target) {
+      if (vs.nonzero > 1) how = Reason::split;
+      return &v;
+    }
+  }
+  return nullptr;
+}
+
+struct Outcome {
+  bool enabled = false;
+  Reason reason = Reason::default_;
+  const CVariant* variant = nullptr;  // a strategy variant, when asked for and selected
+};
+
+Outcome evaluate(const Compiled& c, const CFlag& f, const Context& ctx, bool want_variant);
+
+Variant to_variant(const CVariant* v, bool feature_enabled) {
+  Variant out;
+  out.feature_enabled = feature_enabled;
+  if (!v) return out;
+  out.name = v->def->name;
+  out.enabled = true;
+  if (v->def->payload) out.payload = VariantPayload{v->def->payload->type, v->def->payload->value};
+  return out;
+}
+
+// getVariant: the strategy's variant, else the flag's, else "disabled".
+Evaluation resolve_variant(const Compiled& c, const CFlag& f, const Context& ctx) {
+  Outcome o = evaluate(c, f, ctx, true);
+  Evaluation e;
+  e.enabled = o.enabled;
+  e.reason = o.reason;
+  if (!o.enabled) {
+    e.variant = to_variant(nullptr, false);
+    return e;
+  }
+  const CVariant* v = o.variant;
+  if (!v && !f.variants.list.empty()) v = select(f.variants, ctx, e.reason);
+  e.variant = to_variant(v, true);
+  return e;
+}
+
+bool dependencies_ok(const Compiled& c, const CFlag& f, const Context& ctx) {
+  for (const auto& d : f.deps) {
+    if (d.parent < 0) return false;
+    const CFlag& parent = c.flags[static_cast<size_t>(d.parent)];
+    if (!parent.deps.empty()) return false;  // one level only, as Unleash
+    if (!d.want_enabled) {
+      if (evaluate(c, parent, ctx, false).enabled) return false;
+      continue;
+    }
+    if (d.variants.empty()) {
+      if (!evaluate(c, parent, ctx, false).enabled) return false;
+      continue;
+    }
+    Evaluation pv = resolve_variant(c, parent, ctx);
+    if (!pv.enabled) return false;
+    bool listed = false;
+    for (const auto& name : d.variants) listed = listed || name == pv.variant.name;
+    if (!listed) return false;
+  }
+  return true;
+}
+
+Outcome evaluate(const Compiled& c, const CFlag& f, const Context& ctx, bool want_variant) {
+  if (!f.enabled) return {false, Reason::disabled, nullptr};
+  if (!f.deps.empty() && !dependencies_ok(c, f, ctx)) return {false, Reason::default_, nullptr};
+  if (f.strategies.empty()) return {true, Reason::static_, nullptr};
+  for (const auto& s : f.strategies) {
+    if (s.disabled || !constraints_ok(s, ctx) || !strategy_on(s, ctx)) continue;
+    Outcome o{true, s.on_reason, nullptr};
+    if (want_variant && !s.variants.list.empty()) o.variant = select(s.variants, ctx, o.reason);
+    return o;
+  }
+  return {false, Reason::default_, nullptr};
+}
+
+const CFlag* lookup(const Snapshot& s, std::string_view name) {
+  const Compiled* c = s.compiled();
+  if (!c) return nullptr;
+  int32_t i = c->index.find(name);
+  return i < 0 ? nullptr : &c->flags[static_cast<size_t>(i)];
+}
+
+}  // namespace
+}  // namespace detail
+
+Evaluation error_evaluation(ErrorCode code, std::string_view message) {
+  Evaluation e;
+  e.reason = Reason::error;
+  e.error_code = code;
+  e.error_message = message;
+  return e;
+}
+
+Evaluation is_enabled(const Snapshot& s, std::string_view name, const Context& ctx) noexcept {
+  try {
+    const detail::CFlag* f = detail::lookup(s, name);
+    if (!f) return error_evaluation(ErrorCode::flag_not_found, "no flag of that name in the snapshot");
+    detail::Outcome o = detail::evaluate(*s.compiled(), *f, ctx, false);
+    Evaluation e;
+    e.enabled = o.enabled;
+    e.reason = o.reason;
+    e.variant.feature_enabled = o.enabled;
+    return e;
+  } catch (...) {  // only std::bad_alloc can get here (a long case-folded value)
+    return error_evaluation(ErrorCode::general, "out of memory while evaluating");
+  }
+}
+
+Evaluation variant(const Snapshot& s, std::string_view name, const Context& ctx) noexcept {
+  try {
+    const detail::CFlag* f = detail::lookup(s, name);
+    if (!f) return error_evaluation(ErrorCode::flag_not_found, "no flag of that name in the snapshot");
+    return detail::resolve_variant(*s.compiled(), *f, ctx);
+  } catch (...) {
+    return error_evaluation(ErrorCode::general, "out of memory while evaluating");
+  }
+}
+
+std::string_view reason_name(Reason r) {
+  switch (r) {
+    case Reason::static_: return "STATIC";
+    case Reason::default_: return "DEFAULT";
+    case Reason::targeting_match: return "TARGETING_MATCH";
+    case Reason::split: return "SPLIT";
+    case Reason::disabled: return "DISABLED";
+    case Reason::error: return "ERROR";
+  }
+  return "UNKNOWN";
+}
+
+std::string_view error_code_name(ErrorCode c) {
+  switch (c) {
+    case ErrorCode::none: return "";
+    case ErrorCode::flag_not_found: return "FLAG_NOT_FOUND";
+    case ErrorCode::parse_error: return "PARSE_ERROR";
+    case ErrorCode::type_mismatch: return "TYPE_MISMATCH";
+    case ErrorCode::invalid_context: return "INVALID_CONTEXT";
+    case ErrorCode::general: return "GENERAL";
+  }
+  return "GENERAL";
+}
+
+nlohmann::json to_json(const Evaluation& e) {
+  nlohmann::json v = {{"name", std::string(e.variant.name)}, {"enabled", e.variant.enabled},
+                      {"feature_enabled", e.variant.feature_enabled}};
+  if (e.variant.payload)
+    v["payload"] = {{"type", std::string(e.variant.payload->type)}, {"value", std::string(e.variant.payload->value)}};
+  nlohmann::json j = {{"enabled", e.enabled}, {"variant", std::move(v)}, {"reason", std::string(reason_name(e.reason))}};
+  if (e.error_code != ErrorCode::none) {
+    j["errorCode"] = std::string(error_code_name(e.error_code));
+    j["errorMessage"] = std::string(e.error_message);
+  }
+  return j;
+}
+
+uint32_t murmur3_32(std::string_view bytes, uint32_t seed) {
+  detail::Murmur3 m(seed);
+  m.update(bytes);
+  return m.finish();
+}
+
+uint32_t strategy_bucket(std::string_view group_id, std::string_view value) {
+  detail::Murmur3 m(0);
+  m.update(group_id);
+  m.update(":");
+  m.update(value);
+  return m.finish() % 100 + 1;
+}
+
+uint32_t variant_bucket(std::string_view group_id, std::string_view value, int total_weight) {
+  if (total_weight <= 0) return 0;
+  detail::Murmur3 m(kVariantSeed);
+  m.update(group_id);
+  m.update(":");
+  m.update(value);
+  return m.finish() % static_cast<uint32_t>(total_weight) + 1;
+}
+
+}  // namespace belay::flags
