@@ -2,6 +2,7 @@
 // behind or loses.
 #include <memory>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "embedded/embedded.h"
@@ -25,6 +26,8 @@ struct Rehearsal {
   std::vector<std::unique_ptr<test::TestDb>> owned;
   std::optional<rls::SurfaceOptions> surface;        // compare the security surface
   std::optional<findings::Severity> surface_fail_at = findings::Severity::error;
+  int jobs = 0;
+  std::vector<std::string> progress;  // "index:version" as on_progress saw them
   ~Rehearsal() {
     for (auto& d : dbs) cluster.drop_database(d).ok();
   }
@@ -49,6 +52,9 @@ struct Rehearsal {
     opt.track = track;
     opt.surface = surface;
     opt.surface_fail_at = surface_fail_at;
+    opt.jobs = jobs;
+    opt.on_progress = [this](const rehearse::MigrationProof& p, int i, int) { progress.push_back(std::to_string(i) + ":" + p.version); };
+    progress.clear();
     if (with_fresh) opt.fresh_database = [this] { return fresh(); };
     auto dsn = fresh();
     EXPECT_TRUE(dsn.ok());
@@ -304,6 +310,63 @@ TEST(Rehearse, SecuritySurfaceRegressionsAreNamedPerMigration) {
   auto off = r.run();
   EXPECT_TRUE(off.ok);
   EXPECT_EQ(off.surface_findings, 0);
+}
+
+// Large sets are proven on several shadows at once: the same report as one shadow, in order,
+// a bad rollback in any range named, and a failing up voiding every range after it.
+TEST(Rehearse, SeveralShadowsProveTheSameAsOne) {
+  Rehearsal r;
+  for (int i = 1; i <= 60; ++i) {
+    auto v = fmt::format("{:03d}", i);
+    std::string down = fmt::format("drop table t{};\n", i);
+    if (i == 45) down = "select 1;\n";  // forgets the table
+    r.pair(v + "_t" + std::to_string(i), fmt::format("create table t{} (id int primary key);\n", i), down);
+  }
+  auto summary = [](const rehearse::Report& rep) {
+    std::string s;
+    for (auto& p : rep.migrations)
+      s += p.version + (p.ran ? "" : " not-reached") + (p.restores ? (*p.restores ? " restores" : " LEFT") : "") +
+           (p.diff.empty() ? "" : " " + p.diff[0]) + "\n";
+    return s;
+  };
+  r.jobs = 1;
+  auto one = r.run();
+  auto one_progress = r.progress;
+  r.jobs = 2;
+  auto two = r.run();
+  EXPECT_EQ(summary(one), summary(two));
+  EXPECT_EQ(one_progress, r.progress);  // in migration order
+  ASSERT_EQ(r.progress.size(), 60u);
+  EXPECT_EQ(r.progress[59], "60:060");
+  EXPECT_FALSE(two.ok);
+  EXPECT_EQ(two.restored, 59);
+  EXPECT_TRUE(has_line(proof(two, "045").diff, {"t45", "added"})) << joined(proof(two, "045").diff);
+  ASSERT_FALSE(two.notes.empty());
+  EXPECT_EQ(two.notes[0], "proven on 2 shadow databases at once");
+
+  // A failing up in the first range: nothing after it is proven, in any range.
+  r.pair("010_t10", "create table t10 (id int primary key);\nselect 1/0;\n", "drop table t10;\n");
+  auto failed = r.run();
+  EXPECT_EQ(failed.failed, 1);
+  for (auto& p : failed.migrations) {
+    if (p.version > "010") {
+      EXPECT_FALSE(p.ran) << p.version;
+    }
+  }
+  EXPECT_EQ(r.progress.size(), 10u);
+
+  // A migration that creates a role: shadows share roles, so one shadow proves the set.
+  r.pair("010_t10", "create table t10 (id int primary key);\n", "drop table t10;\n");
+  auto role = test::unique_name("role");
+  r.pair("061_role", "create role " + role + ";\n", "drop role " + role + ";\n");
+  auto shared = r.run();
+  auto admin = pg::Conn::open(test::cluster_url("postgres"), "belay-test");
+  ASSERT_TRUE(admin.ok());
+  EXPECT_TRUE(admin->exec("drop role if exists " + role).ok());
+  EXPECT_EQ(shared.restored, 60) << summary(shared);
+  for (auto& n : shared.notes) {
+    EXPECT_EQ(n.find("shadow databases at once"), std::string::npos) << n;
+  }
 }
 
 }  // namespace

@@ -222,6 +222,7 @@ struct RehearseFlags {
   bool require_down = false;
   bool keep = false;
   bool no_surface = false;
+  int jobs = 0;
   std::string regressions_fail_at;
   RunFlags run;
 };
@@ -240,6 +241,7 @@ int cmd_rehearse(const Global& g, const RehearseFlags& f) {
   rehearse::Options opt;
   opt.run = *ro;
   opt.require_down = f.require_down || s->cfg.require_down;
+  opt.jobs = f.jobs;
   if (!f.no_surface) {
     auto sc = rls::surface_config(s->cfg, f.regressions_fail_at);
     if (!sc.ok()) return report_error(sc.error());
@@ -344,6 +346,8 @@ void add_rehearse_commands(CLI::App& app, Global& g, int& rc) {
   auto* r = app.add_subcommand("rehearse", "prove every rollback on a throwaway database (or --target)");
   r->add_flag("--require-down", rf.require_down, "a migration without a rollback fails the rehearsal");
   r->add_flag("--keep", rf.keep, "keep the shadow databases for inspection");
+  r->add_option("--jobs", rf.jobs, "shadow databases proving parts of the set at once (default: one per core, at most 4)")
+      ->check(CLI::Range(0, 64));
   r->add_flag("--no-surface", rf.no_surface, "do not compare the security surface before and after each migration");
   r->add_option("--regressions-fail-at", rf.regressions_fail_at,
                 "surface regressions at or above this fail the rehearsal: error (default), warning, info, never");

@@ -1,100 +1,106 @@
 #include "rehearse/rehearse.h"
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
-#include "fingerprint/fingerprint.h"
+#include "rehearse/prove.h"
 
 namespace belay::rehearse {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using detail::RangeReport;
+using detail::Target;
 
-// The database being rehearsed on; replaced by a rebuilt one after a failed step. The
-// tracker keeps its schema model current, re-reading only what each step changed.
-struct Target {
-  std::string dsn;
-  std::optional<pg::Conn> conn;
-  std::optional<fingerprint::Tracker> tracker;
-};
-
-Result<pg::Conn> open_prepared(const std::string& dsn, const migrate::RunOptions& ro) {
-  BELAY_ASSIGN(auto c, pg::Conn::open(dsn, "belay rehearse"));
-  BELAY_TRY(migrate::prepare(c, ro));
-  return c;
+// Statements that change what every database of the cluster shares (roles, tablespaces,
+// databases), or may (DO blocks): two shadows proving at once would see each other's.
+bool touches_cluster(const migrate::Migration& m) {
+  static const char* kinds[] = {"CreateRoleStmt", "AlterRoleStmt", "AlterRoleSetStmt", "DropRoleStmt",
+                                "GrantRoleStmt", "CreateTableSpaceStmt", "DropTableSpaceStmt",
+                                "AlterTableSpaceOptionsStmt", "CreatedbStmt", "DropdbStmt", "AlterDatabaseStmt",
+                                "AlterDatabaseSetStmt", "DoStmt", "RenameStmt", "CommentStmt", "AlterOwnerStmt"};
+  auto check = [&](const migrate::Script& s) {
+    for (auto& st : s.statements)
+      for (auto* k : kinds)
+        if (st.kind == k) {
+          // Renames, comments and owner changes are shared only for roles, databases, tablespaces.
+          if (st.kind == "RenameStmt" || st.kind == "CommentStmt" || st.kind == "AlterOwnerStmt") {
+            std::string head = st.text.substr(0, 40);
+            std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
+            for (auto* w : {" role ", " user ", " group ", " database ", " tablespace "})
+              if (head.find(w) != std::string::npos) return true;
+            continue;
+          }
+          return true;
+        }
+    return false;
+  };
+  return check(m.up) || (m.down && check(*m.down));
 }
 
-// Hash of the current schema, and the whole model when it must be kept (no way to rebuild
-// a reference state to explain a failed proof).
-struct State {
-  std::string hash;
-  std::optional<fingerprint::Model> model;
-};
+// How many shadows prove at once: one per core (at most 4), each with at least
+// kMinPerShadow migrations; one when there is no way to make shadows or the set touches
+// what the shadows share.
+constexpr int kMinPerShadow = 25;
+int shadows_for(const Options& opt, const std::vector<const migrate::Migration*>& pending) {
+  if (!opt.fresh_database) return 1;
+  int jobs = opt.jobs > 0 ? opt.jobs : std::min(4, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  jobs = std::min(jobs, static_cast<int>(pending.size()) / kMinPerShadow);
+  if (jobs <= 1) return 1;
+  for (auto* m : pending)
+    if (touches_cluster(*m)) return 1;
+  return jobs;
+}
 
-Result<State> fingerprint_of(Target& t, bool full, bool track) {
-  State s;
-  if (track) {
-    if (!t.tracker) {
-      BELAY_ASSIGN(auto tr, fingerprint::Tracker::start(*t.conn));
-      t.tracker.emplace(std::move(tr));
-    } else {
-      BELAY_TRY(t.tracker->update(*t.conn));
+// Proof lines reach on_progress in migration order, whichever shadow finished first.
+class InOrder {
+ public:
+  InOrder(const Options& opt, int total) : opt_(opt), total_(total) {}
+  void operator()(const MigrationProof& p, int index) {
+    if (!opt_.on_progress) return;
+    std::lock_guard lock(mu_);
+    done_.emplace(index, p);
+    for (auto it = done_.find(next_); it != done_.end(); it = done_.find(next_)) {
+      opt_.on_progress(it->second, next_ + 1, total_);
+      done_.erase(it);
+      ++next_;
     }
-    s.hash = t.tracker->hash();
-    if (full) s.model = t.tracker->model();
-  } else if (full) {
-    BELAY_ASSIGN(auto m, fingerprint::capture(*t.conn));
-    s.hash = m.hash;
-    s.model = std::move(m);
-  } else {
-    BELAY_ASSIGN(auto d, fingerprint::digest(*t.conn));
-    s.hash = d.hash;
   }
-  return s;
-}
 
-// Applies the ups of `upto` (indexes into pending, inclusive; -1 = none) on a new database.
-Result<Target> rebuild(const Options& opt, const migrate::RunOptions& ro,
-                       const std::vector<const migrate::Migration*>& pending, int upto) {
-  Target t;
-  BELAY_ASSIGN(t.dsn, opt.fresh_database());
-  BELAY_ASSIGN(auto c, open_prepared(t.dsn, ro));
-  for (int i = 0; i <= upto; ++i) {
-    std::optional<Error> err;
-    migrate::step(c, *pending[static_cast<size_t>(i)], true, ro, err);
-    if (err) return *err;
-  }
-  t.conn.emplace(std::move(c));
-  return t;
-}
-
-std::vector<std::string> describe(const std::vector<fingerprint::Change>& changes) {
-  std::vector<std::string> out;
-  for (auto& c : changes) out.push_back(c.describe());
-  return out;
-}
+ private:
+  const Options& opt_;
+  int total_, next_ = 0;
+  std::mutex mu_;
+  std::map<int, MigrationProof> done_;
+};
 
 }  // namespace
 
-Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, const Options& opt) {
+Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, const Options& opt_in) {
   auto t_start = Clock::now();
-  Report rep;
+  Options opt = opt_in;
+  // Shadows may be asked for from several threads.
+  auto fresh_mu = std::make_shared<std::mutex>();
+  if (opt_in.fresh_database)
+    opt.fresh_database = [fresh_mu, f = opt_in.fresh_database] {
+      std::lock_guard lock(*fresh_mu);
+      return f();
+    };
   migrate::RunOptions ro = opt.run;
   ro.observe_locks = false;
   ro.on_event = nullptr;
   ro.fingerprint = migrate::RunOptions::Fingerprint::off;
-  // Locks are observed on the first up only: that is the step production will run.
-  migrate::RunOptions ro_observed = ro;
-  ro_observed.observe_locks = true;
-  // Without a tracker, the surface comparison needs whole models at every step.
-  const bool full = !opt.fresh_database || (opt.surface && !opt.track);
 
-  Target tgt;
-  tgt.dsn = dsn;
-  BELAY_ASSIGN(auto first, open_prepared(dsn, ro));
-  tgt.conn.emplace(std::move(first));
-  BELAY_ASSIGN(auto st, migrate::status(*tgt.conn, set));
+  Target first;
+  first.dsn = dsn;
+  BELAY_ASSIGN(auto conn, detail::open_prepared(dsn, ro));
+  first.conn.emplace(std::move(conn));
+  BELAY_ASSIGN(auto st, migrate::status(*first.conn, set));
   std::vector<const migrate::Migration*> pending;
   for (auto& e : st) {
     if (e.state == "partial" || e.state == "drifted")
@@ -102,132 +108,92 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
           .with_next("rehearse on a fresh database (the default) or fix the target first");
     if (e.state == "pending") pending.push_back(set.find(e.version));
   }
-  rep.total = static_cast<int>(pending.size());
-  // Names what differs between the schema after step `upto` (rebuilt elsewhere, or the
-  // kept model) and the current one.
-  auto explain = [&](const std::optional<fingerprint::Model>& kept, int upto) -> std::vector<std::string> {
-    auto now = fingerprint::capture(*tgt.conn);
-    if (!now.ok()) return {"(could not capture the schema: " + now.error().message + ")"};
-    if (kept) return describe(fingerprint::diff(*kept, *now));
-    auto ref = rebuild(opt, ro, pending, upto);
-    if (!ref.ok()) return {"(could not rebuild the reference schema: " + ref.error().message + ")"};
-    auto model = fingerprint::capture(*ref->conn);
-    if (!model.ok()) return {"(could not capture the reference schema: " + model.error().message + ")"};
-    return describe(fingerprint::diff(*model, *now));
-  };
+  const int total = static_cast<int>(pending.size());
+  const int shadows = shadows_for(opt, pending);
+  InOrder progress(opt, total);
 
-  BELAY_ASSIGN(State cur, fingerprint_of(tgt, full, opt.track));
-  for (int i = 0; i < rep.total; ++i) {
-    const auto& m = *pending[static_cast<size_t>(i)];
-    MigrationProof p;
-    p.version = m.version;
-    p.name = m.name;
-    p.has_down = m.down.has_value();
-    p.ran = true;
-    p.before = cur.hash;
-    p.mode = m.up.transactional ? "transaction" : "statement-by-statement (" + m.up.non_tx_reason + ")";
-    auto finish = [&] {
-      if (opt.on_progress) opt.on_progress(p, i + 1, rep.total);
-      rep.migrations.push_back(std::move(p));
-    };
-    std::optional<Error> err;
-    auto up = migrate::step(*tgt.conn, m, true, ro_observed, err);
-    p.up_ms = up.duration_ms;
-    p.locks = up.locks;
-    if (err) {
-      // Everything after depends on this migration: the proof chain stops here.
-      p.error = std::move(err);
-      ++rep.failed;
-      finish();
-      for (int j = i + 1; j < rep.total; ++j) {
+  // Range k is proven on its own shadow, which first gets the ups before the range (no
+  // proof, no fingerprint: those are the earlier ranges' business).
+  std::vector<detail::Range> ranges(static_cast<size_t>(shadows));
+  for (int k = 0; k < shadows; ++k) {
+    auto& r = ranges[static_cast<size_t>(k)];
+    r.pending = &pending;
+    r.begin = total * k / shadows;
+    r.end = total * (k + 1) / shadows;
+    r.ro = ro;
+    r.on_proof = std::ref(progress);
+  }
+  std::vector<std::optional<Result<RangeReport>>> results(static_cast<size_t>(shadows));
+  auto prove = [&](int k, Target t) -> Result<RangeReport> {
+    auto& r = ranges[static_cast<size_t>(k)];
+    if (k > 0) {
+      BELAY_ASSIGN(t.dsn, opt.fresh_database());
+      BELAY_ASSIGN(auto c, detail::open_prepared(t.dsn, ro));
+      for (int i = 0; i < r.begin; ++i) {
+        std::optional<Error> err;
+        migrate::step(c, *pending[static_cast<size_t>(i)], true, ro, err);
+        // An earlier range proves (and reports) this failure; this range is void.
+        if (err) return RangeReport{.rep = {}, .stopped = true, .mismatch = {}};
+      }
+      t.conn.emplace(std::move(c));
+    }
+    return detail::prove_range(std::move(t), opt, r);
+  };
+  {
+    std::vector<std::thread> threads;
+    for (int k = 1; k < shadows; ++k)
+      threads.emplace_back([&, k] { results[static_cast<size_t>(k)].emplace(prove(k, Target{})); });
+    results[0].emplace(prove(0, std::move(first)));
+    for (auto& t : threads) t.join();
+  }
+
+  // Merge in order; after a range whose proof chain stopped, the later ranges are void.
+  Report rep;
+  rep.total = total;
+  std::vector<std::string> mismatches;
+  bool stopped = false;
+  for (int k = 0; k < shadows; ++k) {
+    auto& res = *results[static_cast<size_t>(k)];
+    const auto& r = ranges[static_cast<size_t>(k)];
+    if (stopped) {
+      for (int i = r.begin; i < r.end; ++i) {
         MigrationProof q;
-        q.version = pending[static_cast<size_t>(j)]->version;
-        q.name = pending[static_cast<size_t>(j)]->name;
-        q.has_down = pending[static_cast<size_t>(j)]->down.has_value();
+        q.version = pending[static_cast<size_t>(i)]->version;
+        q.name = pending[static_cast<size_t>(i)]->name;
+        q.has_down = pending[static_cast<size_t>(i)]->down.has_value();
         rep.migrations.push_back(std::move(q));
       }
-      break;
-    }
-    BELAY_ASSIGN(State after, fingerprint_of(tgt, full, opt.track));
-    p.after = after.hash;
-    if (opt.surface) {
-      p.surface = tgt.tracker ? rls::surface_regressions(*tgt.tracker, *opt.surface)
-                              : rls::surface_regressions(*cur.model, *after.model, *opt.surface);
-      rep.surface_findings += static_cast<int>(p.surface.size());
-      for (auto& f : p.surface)
-        if (opt.surface_fail_at && f.severity >= *opt.surface_fail_at) ++rep.surface_failing;
-    }
-    if (!m.down) {
-      rep.missing_down.push_back(m.version + "_" + m.name);
-      cur = std::move(after);
-      finish();
       continue;
     }
-    ++rep.with_down;
-    bool rebuild_needed = false;
-    auto down = migrate::step(*tgt.conn, m, false, ro, err);
-    p.down_ms = down.duration_ms;
-    if (err) {
-      p.error = std::move(err);
-      ++rep.failed;
-      rebuild_needed = !m.down->transactional;  // a failed transactional down changed nothing
-    } else {
-      BELAY_ASSIGN(State back, fingerprint_of(tgt, full, opt.track));
-      p.restores = back.hash == p.before;
-      if (*p.restores) ++rep.restored;
-      else p.diff = explain(cur.model, i - 1);
-      auto reup = migrate::step(*tgt.conn, m, true, ro, err);
-      p.reup_ms = reup.duration_ms;
-      if (err) {
-        p.error = std::move(err);
-        ++rep.failed;
-        rebuild_needed = true;  // the schema is now neither before nor after
-      } else {
-        BELAY_ASSIGN(State again, fingerprint_of(tgt, full, opt.track));
-        p.reapplies = again.hash == p.after;
-        if (*p.reapplies) ++rep.reapplied;
-        else {
-          p.reapply_diff = explain(after.model, i);
-          rebuild_needed = true;
-        }
-      }
-    }
-    if (rebuild_needed && opt.fresh_database) {
-      // Carry on from a clean "after" state so the rest of the set is still proven.
-      auto nt = rebuild(opt, ro, pending, i);
-      if (!nt.ok()) return std::move(nt).error();
-      tgt = std::move(*nt);  // the old database is dropped with the others by the caller
-      after.model.reset();
-      BELAY_ASSIGN(after, fingerprint_of(tgt, full, opt.track));
-    } else if (rebuild_needed) {
-      // No way to rebuild (a real target): the proofs after this one would be built on
-      // a damaged schema, so stop here.
-      finish();
-      break;
-    }
-    cur = std::move(after);
-    finish();
+    if (!res.ok()) return res.error();
+    auto& part = res->rep;
+    for (auto& p : part.migrations) rep.migrations.push_back(std::move(p));
+    rep.with_down += part.with_down;
+    rep.restored += part.restored;
+    rep.reapplied += part.reapplied;
+    rep.failed += part.failed;
+    rep.tracked_updates += part.tracked_updates;
+    rep.surface_findings += part.surface_findings;
+    rep.surface_failing += part.surface_failing;
+    rep.missing_down.insert(rep.missing_down.end(), part.missing_down.begin(), part.missing_down.end());
+    if (res->mismatch) mismatches.push_back(*res->mismatch);
+    stopped = res->stopped;
   }
-  // The tracked hashes stand in for full digests; one full digest of the final state checks
-  // them. Should they ever disagree, the proof is redone without tracking.
-  if (opt.track && tgt.tracker && tgt.conn) {
-    BELAY_ASSIGN(auto full_digest, fingerprint::digest(*tgt.conn));
-    rep.tracked_updates = tgt.tracker->stats().updates;
-    if (full_digest.hash != tgt.tracker->hash()) {
-      std::string note = fmt::format("the tracked schema fingerprint ({}) differed from a full one ({}) at the end",
-                                     tgt.tracker->hash().substr(0, 12), full_digest.hash.substr(0, 12));
-      if (!opt.fresh_database) {
-        rep.notes.push_back(note + ": the proofs cannot be trusted and were not redone (no fresh database)");
-        rep.ok = false;
-        return rep;
-      }
-      Options again = opt;
-      again.track = false;
-      BELAY_ASSIGN(auto dsn2, opt.fresh_database());
-      BELAY_ASSIGN(auto redone, run(dsn2, set, again));
-      redone.notes.insert(redone.notes.begin(), note + ": every proof was redone with full fingerprints");
-      return redone;
+  if (shadows > 1) rep.notes.push_back(fmt::format("proven on {} shadow databases at once", shadows));
+  // Should a tracked fingerprint ever disagree with the full one, the proof is redone without tracking.
+  if (!mismatches.empty()) {
+    if (!opt.fresh_database) {
+      rep.notes.push_back(mismatches[0] + ": the proofs cannot be trusted and were not redone (no fresh database)");
+      rep.ok = false;
+      return rep;
     }
+    Options again = opt_in;
+    again.track = false;
+    again.jobs = 1;
+    BELAY_ASSIGN(auto dsn2, opt.fresh_database());
+    BELAY_ASSIGN(auto redone, run(dsn2, set, again));
+    redone.notes.insert(redone.notes.begin(), mismatches[0] + ": every proof was redone with full fingerprints");
+    return redone;
   }
   rep.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_start).count();
   int reached_with_down = 0;

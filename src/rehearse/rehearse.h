@@ -53,7 +53,13 @@ struct Options {
   // name the objects behind a failed proof: the state before the failing step is rebuilt
   // there. When empty, full models are captured at every step instead (slower).
   std::function<Result<std::string>()> fresh_database;
+  // Called in migration order as proofs finish (from the calling thread or a worker; never
+  // two at once).
   std::function<void(const MigrationProof&, int index, int total)> on_progress;
+  // Shadow databases proving ranges of the set at once (needs fresh_database): 0 = one per
+  // core, at most 4, each with at least 25 migrations; 1 when a migration touches what every
+  // database of the cluster shares (roles, tablespaces, databases, DO blocks).
+  int jobs = 0;
   // Compare the security surface before and after each migration's first up (RLS flags,
   // policies, grants to API roles, security_invoker, SECURITY DEFINER, default privileges);
   // empty: not compared.
