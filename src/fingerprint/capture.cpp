@@ -623,7 +623,8 @@ anchors (o) as (
        left join pg_attrdef ad on r.classid = 'pg_attrdef'::regclass and ad.oid = r.oid
   union select 0
   union select s.oid from seqs s
-  where s.oid::text || ':' || s.v <> all (string_to_array(current_setting('belay.fp_seq', true), ','))
+  -- a hashed subplan: the setting is split once, not once per sequence
+  where s.oid::text || ':' || s.v not in (select x from unnest(string_to_array(current_setting('belay.fp_seq', true), ',')) x)
 ),
 dset (d) as (
   select array(select o from anchors) || coalesce(nullif(current_setting('belay.fp_extra', true), '')::oid[], '{}')
