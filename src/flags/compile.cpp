@@ -225,10 +225,10 @@ struct Compiler {
     out.prefix.update(group);
     out.prefix.update(":");
 
-    // Strategy variants bucket on the strategy's groupId (the flag's name when absent)
-    // and its stickiness parameter, else the first variant's.
-    std::string vstick = param(s, "stickiness");
-    if (vstick.empty() && !s.variants.empty()) vstick = s.variants.front().stickiness;
+    // Strategy variants bucket on the strategy's groupId (the flag's name when absent) and
+    // the first variant's stickiness, else the strategy's (as unleash-client-node 6).
+    std::string vstick = s.variants.empty() ? std::string() : s.variants.front().stickiness;
+    if (vstick.empty()) vstick = param(s, "stickiness");
     out.variants = variants(s.variants, group.empty() ? std::string_view(f.name) : std::string_view(group), vstick);
 
     bool percentage_kind = out.kind == Kind::gradual_user || out.kind == Kind::gradual_session ||

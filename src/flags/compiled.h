@@ -32,10 +32,12 @@ enum class Op : uint8_t {
   semver_eq, semver_gt, semver_gte, semver_lt, semver_lte, regex, in_cidr, unknown,
 };
 
+// Fields in the order evaluation reads them: the first cache line serves the common case.
 struct CConstraint {
   Op op = Op::unknown;
   bool inverted = false;
   bool case_insensitive = false;
+  bool never = false;                  // a segment that does not exist: the strategy fails
   FieldRef field;
   StringSet set;                       // IN / NOT_IN
   std::vector<std::string> strs;       // STR_* (folded when case_insensitive), empties dropped
@@ -46,7 +48,6 @@ struct CConstraint {
   std::optional<SemVer> semver;        // SEMVER_*
   std::shared_ptr<const re2::RE2> re;  // REGEX; null when the pattern is invalid
   std::vector<IpNet> nets;             // IN_CIDR
-  bool never = false;                  // a segment that does not exist: the strategy fails
 };
 
 enum class Stick : uint8_t { standard, random, field };  // "default" stickiness is `standard`
@@ -80,17 +81,17 @@ enum class Kind : uint8_t {
 struct CStrategy {
   Kind kind = Kind::unknown;
   bool disabled = false;
-  std::vector<CConstraint> constraints;  // the strategy's, then each segment's
-  double percentage = 0;                 // rollout / percentage; NaN never matches
   Stick stick = Stick::standard;
-  FieldRef stick_field;
+  bool host_match = false;               // applicationHostname, decided at compile time
+  Reason on_reason = Reason::targeting_match;  // why the flag is on when this matches
+  double percentage = 0;                 // rollout / percentage; NaN never matches
   Murmur3 prefix{0};                     // state after "groupId:"
+  std::vector<CConstraint> constraints;  // the strategy's, then each segment's
+  FieldRef stick_field;
   StringSet ids;                         // userWithId
   std::vector<std::string> ip_texts;     // remoteAddress, compared as text first
   std::vector<std::optional<IpNet>> ips;
-  bool host_match = false;               // applicationHostname, decided at compile time
   CVariants variants;
-  Reason on_reason = Reason::targeting_match;  // why the flag is on when this matches
 };
 
 struct CDependency {
@@ -100,11 +101,11 @@ struct CDependency {
 };
 
 struct CFlag {
-  const Feature* def = nullptr;          // points into Compiled::doc
   bool enabled = false;
   std::vector<CStrategy> strategies;
-  CVariants variants;
   std::vector<CDependency> deps;
+  const Feature* def = nullptr;          // points into Compiled::doc
+  CVariants variants;
 };
 
 struct Compiled {

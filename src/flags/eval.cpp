@@ -303,7 +303,9 @@ Outcome evaluate(const Compiled& c, const CFlag& f, const Context& ctx, bool wan
   if (!f.deps.empty() && !dependencies_ok(c, f, ctx)) return {false, Reason::default_, nullptr};
   if (f.strategies.empty()) return {true, Reason::static_, nullptr};
   for (const auto& s : f.strategies) {
-    if (s.disabled || !constraints_ok(s, ctx) || !strategy_on(s, ctx)) continue;
+    // The strategy's own test first: bucketing is arithmetic on the context, cheaper than
+    // constraint lookups, and the order cannot change the answer (Unleash requires both).
+    if (s.disabled || !strategy_on(s, ctx) || !constraints_ok(s, ctx)) continue;
     Outcome o{true, s.on_reason, nullptr};
     if (want_variant && !s.variants.list.empty()) o.variant = select(s.variants, ctx, o.reason);
     return o;

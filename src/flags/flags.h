@@ -113,12 +113,12 @@ struct Document {
 // on any other name it reads properties.
 struct Context {
   std::string user_id;
+  std::map<std::string, std::string, std::less<>> properties;  // next to user_id: both are hot
   std::string session_id;
   std::string remote_address;
   std::string environment;
   std::string app_name;
   std::string current_time;            // ISO 8601 / RFC 3339; "" = now
-  std::map<std::string, std::string, std::less<>> properties;
 };
 
 // {userId, sessionId, remoteAddress, environment, appName, currentTime, properties}.

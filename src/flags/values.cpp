@@ -326,84 +326,92 @@ std::vector<std::string> split_list(std::string_view s) {
   }
 }
 
-uint32_t table_hash(std::string_view s) {
-  Murmur3 m(0x9747b28cu);
-  m.update(s);
-  return m.finish();
-}
-
 namespace {
-constexpr size_t kLinearMax = 8;  // below this a scan beats hashing
+
+uint64_t load64(const unsigned char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+uint64_t load32(const unsigned char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+// 64x64 -> 128 multiply, folded: the mixing step of wyhash.
+uint64_t fold(uint64_t a, uint64_t b) {
+  __uint128_t r = static_cast<__uint128_t>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+// Equality of n bytes without a call into libc: keys here are short (names, ids).
+bool same_bytes(const unsigned char* a, const unsigned char* b, size_t n) {
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8)
+      if (load64(a + i) != load64(b + i)) return false;
+    return load64(a + n - 8) == load64(b + n - 8);
+  }
+  if (n >= 4) return load32(a) == load32(b) && load32(a + n - 4) == load32(b + n - 4);
+  for (size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+constexpr uint64_t kP0 = 0xa0761d6478bd642full, kP1 = 0xe7037ed1a0b428dbull, kP2 = 0x8ebc6af09c88c6e3ull;
+
+}  // namespace
+
+uint32_t table_hash(std::string_view s) {
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  uint64_t seed = kP0 ^ n, a = 0, b = 0;
+  if (n <= 16) {
+    if (n >= 8) { a = load64(p); b = load64(p + n - 8); }
+    else if (n >= 4) { a = load32(p); b = load32(p + n - 4); }
+    else if (n > 0) { a = uint64_t{p[0]} << 16 | uint64_t{p[n >> 1]} << 8 | p[n - 1]; }
+  } else {
+    size_t i = n;
+    for (; i > 16; i -= 16, p += 16) seed = fold(load64(p) ^ kP1, load64(p + 8) ^ seed);
+    a = load64(p + i - 16);
+    b = load64(p + i - 8);
+  }
+  return static_cast<uint32_t>(fold(a ^ kP1, b ^ seed ^ kP2));
 }
 
-void StringSet::build(std::vector<std::string> items) {
-  items_ = std::move(items);
-  slots_.clear();
-  hashes_.clear();
-  if (items_.size() <= kLinearMax) return;
-  size_t cap = 16;
-  while (cap < items_.size() * 2) cap <<= 1;
-  slots_.assign(cap, -1);
-  hashes_.resize(items_.size());
-  for (size_t i = 0; i < items_.size(); ++i) {
-    uint32_t h = table_hash(items_[i]);
-    hashes_[i] = h;
-    size_t at = h & (cap - 1);
-    while (slots_[at] >= 0) {
-      if (items_[static_cast<size_t>(slots_[at])] == items_[i]) break;  // duplicate value
-      at = (at + 1) & (cap - 1);
-    }
-    if (slots_[at] < 0) slots_[at] = static_cast<int32_t>(i);
-  }
-}
-
-bool StringSet::contains(std::string_view s) const {
-  if (slots_.empty()) {
-    for (const auto& it : items_)
-      if (it.size() == s.size() && std::memcmp(it.data(), s.data(), s.size()) == 0) return true;
-    return false;
-  }
-  uint32_t h = table_hash(s);
-  size_t mask = slots_.size() - 1;
-  for (size_t at = h & mask;; at = (at + 1) & mask) {
-    int32_t i = slots_[at];
-    if (i < 0) return false;
-    if (hashes_[static_cast<size_t>(i)] == h && items_[static_cast<size_t>(i)] == s) return true;
-  }
-}
-
-void NameIndex::grow() {
+void StringTable::grow() {
   std::vector<Slot> old = std::move(slots_);
-  slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{0, -1, {}});
+  slots_.assign(old.empty() ? 8 : old.size() * 2, Slot{});
   size_t mask = slots_.size() - 1;
-  for (auto& s : old) {
-    if (s.index < 0) continue;
+  for (const auto& s : old) {
+    if (s.off == kEmpty) continue;
     size_t at = s.hash & mask;
-    while (slots_[at].index >= 0) at = (at + 1) & mask;
-    slots_[at] = std::move(s);
+    while (slots_[at].off != kEmpty) at = (at + 1) & mask;
+    slots_[at] = s;
   }
 }
 
-bool NameIndex::insert(std::string_view name, int32_t index) {
-  if (find(name) >= 0) return false;
-  if ((used_ + 1) * 2 > slots_.size()) grow();
-  uint32_t h = table_hash(name);
+bool StringTable::insert(std::string_view key, int32_t value) {
+  if (value < 0 || key.size() > 0x7fffffff || find(key) >= 0) return false;
+  if ((count_ + 1) * 2 > slots_.size()) grow();
+  uint32_t h = table_hash(key);
   size_t mask = slots_.size() - 1;
   size_t at = h & mask;
-  while (slots_[at].index >= 0) at = (at + 1) & mask;
-  slots_[at] = Slot{h, index, std::string(name)};
-  ++used_;
+  while (slots_[at].off != kEmpty) at = (at + 1) & mask;
+  slots_[at] = Slot{h, static_cast<uint32_t>(arena_.size())};
+  const uint32_t len = static_cast<uint32_t>(key.size());
+  const char* v = reinterpret_cast<const char*>(&value);
+  const char* l = reinterpret_cast<const char*>(&len);
+  arena_.insert(arena_.end(), v, v + 4);
+  arena_.insert(arena_.end(), l, l + 4);
+  arena_.insert(arena_.end(), key.begin(), key.end());
+  ++count_;
   return true;
 }
 
-int32_t NameIndex::find(std::string_view name) const {
-  if (slots_.empty()) return -1;
-  uint32_t h = table_hash(name);
+int32_t StringTable::find(std::string_view key) const {
+  if (count_ == 0) return -1;
+  uint32_t h = table_hash(key);
   size_t mask = slots_.size() - 1;
   for (size_t at = h & mask;; at = (at + 1) & mask) {
     const Slot& s = slots_[at];
-    if (s.index < 0) return -1;
-    if (s.hash == h && s.name == name) return s.index;
+    if (s.off == kEmpty) return -1;
+    if (s.hash != h) continue;
+    const auto* e = reinterpret_cast<const unsigned char*>(arena_.data()) + s.off;
+    if (load32(e + 4) == key.size() && same_bytes(e + 8, reinterpret_cast<const unsigned char*>(key.data()), key.size())) {
+      int32_t value;
+      std::memcpy(&value, e, 4);
+      return value;
+    }
   }
 }
 

@@ -82,34 +82,41 @@ std::string_view ascii_lower(std::string_view s, char* buf, size_t cap, std::str
 // Split "a, b ,c" on commas with surrounding whitespace, as Unleash's /\s*,\s*/.
 std::vector<std::string> split_list(std::string_view s);
 
-// Membership of exact strings: a linear scan when small, an open-addressed table otherwise.
+// An open-addressed table of strings -> int32, for the flag index and constraint value
+// sets. Slots are 8 bytes (hash, offset) so a 50-value IN set is 1 KB; the arena holds
+// value, length and bytes of each key, read only on a hash match.
+class StringTable {
+ public:
+  bool insert(std::string_view key, int32_t value);  // false when the key is already there
+  int32_t find(std::string_view key) const;          // -1 when absent
+  bool contains(std::string_view key) const { return find(key) >= 0; }
+  size_t size() const { return count_; }
+
+ private:
+  static constexpr uint32_t kEmpty = 0xffffffffu;
+  struct Slot { uint32_t hash = 0, off = kEmpty; };
+  void grow();
+  std::vector<char> arena_;
+  std::vector<Slot> slots_;  // size is a power of two, at most half full
+  size_t count_ = 0;
+};
+
+// Membership of exact strings (IN values, user ids, override values).
 class StringSet {
  public:
-  void build(std::vector<std::string> items);
-  bool contains(std::string_view s) const;
-  size_t size() const { return items_.size(); }
-  const std::vector<std::string>& items() const { return items_; }
+  void build(const std::vector<std::string>& items) {
+    for (const auto& i : items) t_.insert(i, 0);
+  }
+  bool contains(std::string_view s) const { return t_.contains(s); }
+  size_t size() const { return t_.size(); }
 
  private:
-  std::vector<std::string> items_;
-  std::vector<int32_t> slots_;  // index into items_, -1 empty; size is a power of two
-  std::vector<uint32_t> hashes_;
+  StringTable t_;
 };
 
-// Name -> index, for the flag table; same structure as StringSet but returns positions.
-class NameIndex {
- public:
-  // Returns false when the name is already present.
-  bool insert(std::string_view name, int32_t index);
-  int32_t find(std::string_view name) const;  // -1 when absent
+using NameIndex = StringTable;
 
- private:
-  struct Slot { uint32_t hash; int32_t index; std::string name; };
-  void grow();
-  std::vector<Slot> slots_;  // index -1 = empty
-  size_t used_ = 0;
-};
-
+// A fast 32-bit hash for the tables (not the bucketing hash: that is MurmurHash3).
 uint32_t table_hash(std::string_view s);
 
 }  // namespace belay::flags::detail
