@@ -396,6 +396,23 @@ TEST(FlagsParse, WrongTypesNameThePath) {
   }
 }
 
+TEST(FlagsParse, WeightsAndValuesBuiltInCode) {
+  auto heavy = flags::parse_client_features(R"({"features": [{"name": "a", "variants": [
+      {"name": "x", "weight": 1000000}, {"name": "y", "weight": 1000000}]}]})");
+  EXPECT_TRUE(heavy.ok());
+  json many = json::array();
+  for (int i = 0; i < 1001; ++i) many.push_back({{"name", "v" + std::to_string(i)}, {"weight", 1000000}});
+  auto over = flags::parse_client_features(json{{"features", {{{"name", "a"}, {"variants", many}}}}}.dump());
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().object, "$.features[0].variants");
+  // A document built in code with bytes nlohmann refuses to print: an error, not a throw.
+  json doc = {{"features", {{{"name", "a"}, {"variants", {{{"name", "v"}, {"weight", 1},
+      {"payload", {{"type", "json"}, {"value", {{"k", std::string("\xff")}}}}}}}}}}}};
+  auto r = flags::document_from_json(doc);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("could not be read"), std::string::npos) << r.error().message;
+}
+
 TEST(FlagsParse, DuplicatesAndEmptyNamesAreRefused) {
   auto dup = flags::parse_client_features(R"({"features": [{"name": "a"}, {"name": "a"}]})");
   ASSERT_FALSE(dup.ok());

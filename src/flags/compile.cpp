@@ -247,6 +247,14 @@ struct Compiler {
 Snapshot::Snapshot() = default;
 
 Result<Snapshot> Snapshot::compile(Document doc) {
+  try {
+    return compile_unchecked(std::move(doc));
+  } catch (const std::exception& e) {  // std::bad_alloc: the library never lets one escape
+    return Error::failure(fmt::format("the flag snapshot could not be compiled: {}", e.what()));
+  }
+}
+
+Result<Snapshot> Snapshot::compile_unchecked(Document doc) {
   using namespace detail;
   auto c = std::make_shared<Compiled>();
   c->doc = std::move(doc);

@@ -150,6 +150,7 @@ class Snapshot {
   const detail::Compiled* compiled() const { return c_.get(); }
 
  private:
+  static Result<Snapshot> compile_unchecked(Document doc);
   std::shared_ptr<const detail::Compiled> c_;
 };
 

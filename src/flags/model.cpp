@@ -147,11 +147,16 @@ Result<VariantDef> variant_from(const json& j, const std::string& path) {
 }
 
 Status variants_from(const json& o, const std::string& path, std::vector<VariantDef>& out) {
-  return each(o, "variants", path, [&](const json& v, const std::string& p) -> Status {
+  int64_t total = 0;
+  BELAY_TRY(each(o, "variants", path, [&](const json& v, const std::string& p) -> Status {
     BELAY_ASSIGN(auto d, variant_from(v, p));
+    total += d.weight;
     out.push_back(std::move(d));
     return ok_status();
-  });
+  }));
+  // Unleash's weights add up to 1000; this bound keeps bucket arithmetic in 32 bits.
+  if (total > 1000000000) return bad(path + ".variants", fmt::format("weights add up to {}, more than 1000000000", total));
+  return ok_status();
 }
 
 Result<Strategy> strategy_from(const json& j, const std::string& path) {
@@ -245,7 +250,9 @@ json variants_json(const std::vector<VariantDef>& vs) {
 
 }  // namespace
 
-Result<Document> document_from_json(const json& j) {
+namespace {
+
+Result<Document> document_from(const json& j) {
   if (!j.is_object()) return bad("$", "the document must be a JSON object, is " + type_of(j));
   if (!j.contains("features"))
     return bad("$", "no \"features\" array: not a client features document")
@@ -274,6 +281,18 @@ Result<Document> document_from_json(const json& j) {
     return ok_status();
   }));
   return d;
+}
+
+}  // namespace
+
+// A json value built in code may still hold what nlohmann throws on (invalid UTF-8 when a
+// payload is dumped): the public entry points catch it.
+Result<Document> document_from_json(const json& j) {
+  try {
+    return document_from(j);
+  } catch (const std::exception& e) {
+    return Error::usage(fmt::format("the client features document could not be read: {}", e.what()));
+  }
 }
 
 namespace {
@@ -305,12 +324,8 @@ Result<json> parse_text(std::string_view text, const char* what) {
 
 Result<Snapshot> parse_client_features(std::string_view text) {
   BELAY_ASSIGN(auto j, parse_text(text, "the client features document"));
-  try {
-    BELAY_ASSIGN(auto d, document_from_json(j));
-    return Snapshot::compile(std::move(d));
-  } catch (const std::exception& e) {  // nlohmann type errors the checks above missed
-    return Error::usage(fmt::format("the client features document could not be read: {}", e.what()));
-  }
+  BELAY_ASSIGN(auto d, document_from_json(j));
+  return Snapshot::compile(std::move(d));
 }
 
 json to_json(const Document& d) {
@@ -353,7 +368,9 @@ json to_json(const Document& d) {
 
 json to_client_features(const Snapshot& s) { return to_json(s.document()); }
 
-Result<Context> context_from_json(const json& j) {
+namespace {
+
+Result<Context> context_from(const json& j) {
   if (!j.is_object()) return Error::usage("the context must be a JSON object, is " + std::string(j.type_name()))
       .with_next("pass {\"userId\": ..., \"properties\": {...}}");
   Context c;
@@ -389,13 +406,19 @@ Result<Context> context_from_json(const json& j) {
   return c;
 }
 
-Result<Context> parse_context(std::string_view text) {
-  BELAY_ASSIGN(auto j, parse_text(text, "the context"));
+}  // namespace
+
+Result<Context> context_from_json(const json& j) {
   try {
-    return context_from_json(j);
+    return context_from(j);
   } catch (const std::exception& e) {
     return Error::usage(fmt::format("the context could not be read: {}", e.what()));
   }
+}
+
+Result<Context> parse_context(std::string_view text) {
+  BELAY_ASSIGN(auto j, parse_text(text, "the context"));
+  return context_from_json(j);
 }
 
 }  // namespace belay::flags
