@@ -355,14 +355,11 @@ TEST(Rehearse, SeveralShadowsProveTheSameAsOne) {
   }
   EXPECT_EQ(r.progress.size(), 10u);
 
-  // A migration that creates a role: shadows share roles, so one shadow proves the set.
+  // A DO block may touch what the shadows share (roles, ...), so one shadow proves the set.
+  // (Not a real role here: other tests on this cluster follow pg_authid.)
   r.pair("010_t10", "create table t10 (id int primary key);\n", "drop table t10;\n");
-  auto role = test::unique_name("role");
-  r.pair("061_role", "create role " + role + ";\n", "drop role " + role + ";\n");
+  r.pair("061_do", "do $$ begin perform 1; end $$;\n", "select 1;\n");
   auto shared = r.run();
-  auto admin = pg::Conn::open(test::cluster_url("postgres"), "belay-test");
-  ASSERT_TRUE(admin.ok());
-  EXPECT_TRUE(admin->exec("drop role if exists " + role).ok());
   EXPECT_EQ(shared.restored, 60) << summary(shared);
   for (auto& n : shared.notes) {
     EXPECT_EQ(n.find("shadow databases at once"), std::string::npos) << n;
