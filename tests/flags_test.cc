@@ -174,11 +174,15 @@ TEST(FlagsOperators, SemverIsStrict) {
   EXPECT_TRUE(on(gt, props({{"version", "1.0.0"}})));
   EXPECT_FALSE(on(gt, props({{"version", "01.0.0"}})));  // leading zero: invalid
   EXPECT_FALSE(on(gt, props({{"version", "1.0"}})));
+  EXPECT_FALSE(on(gt, props({{"version", "v1.0.0"}})));  // the context may not start with "v"
+  EXPECT_TRUE(on(gt, props({{"version", " 1.0.0 "}})));  // npm's semver trims
+  auto v = with_constraint({{"contextName", "version"}, {"operator", "SEMVER_EQ"}, {"value", "v2.0.0"}});
+  EXPECT_TRUE(on(v, props({{"version", "2.0.0"}})));  // the constraint's value may
   auto eq = with_constraint({{"contextName", "version"}, {"operator", "SEMVER_EQ"}, {"value", "1.2.3"}});
   EXPECT_TRUE(on(eq, props({{"version", "1.2.3+build.7"}})));  // build metadata is ignored
-  auto lte = with_constraint({{"contextName", "version"}, {"operator", "SEMVER_LTE"}, {"value", "18446744073709551615.0.0"}});
-  EXPECT_TRUE(on(lte, props({{"version", "18446744073709551614.9.9"}})));
-  EXPECT_FALSE(on(lte, props({{"version", "18446744073709551616.0.0"}})));  // overflow: invalid
+  auto lte = with_constraint({{"contextName", "version"}, {"operator", "SEMVER_LTE"}, {"value", "9007199254740991.0.0"}});
+  EXPECT_TRUE(on(lte, props({{"version", "9007199254740990.9.9"}})));
+  EXPECT_FALSE(on(lte, props({{"version", "9007199254740992.0.0"}})));  // past 2^53-1: invalid
 }
 
 TEST(FlagsOperators, RegexIsRe2Syntax) {
@@ -208,6 +212,26 @@ TEST(FlagsOperators, CidrBothFamilies) {
     EXPECT_FALSE(on(cidr, c)) << no;
   }
   EXPECT_EQ(cidr.warnings().size(), 1u);  // "nonsense" is named
+}
+
+// Unleash cleans list values (drops empty ones, trims the rest) and reads a property that
+// is "" as present: Number("") is 0 and a regex can match "".
+TEST(FlagsOperators, CleanedValuesAndEmptyProperties) {
+  auto in = with_constraint({{"contextName", "environment"}, {"operator", "IN"}, {"values", {" dev ", ""}}});
+  flags::Context c;
+  c.environment = "dev";
+  EXPECT_TRUE(on(in, c));
+  auto zero = with_constraint({{"contextName", "n"}, {"operator", "NUM_EQ"}, {"value", "0"}});
+  EXPECT_TRUE(on(zero, props({{"n", ""}})));
+  EXPECT_FALSE(on(zero, flags::Context{}));
+  auto empty = with_constraint({{"contextName", "n"}, {"operator", "REGEX"}, {"value", "^$"}});
+  EXPECT_TRUE(on(empty, props({{"n", ""}})));
+  EXPECT_FALSE(on(empty, flags::Context{}));
+  // DATE_* read currentTime whatever the contextName.
+  auto date = with_constraint({{"contextName", "signupDate"}, {"operator", "DATE_AFTER"}, {"value", "2020-01-01T00:00:00Z"}});
+  flags::Context d = props({{"signupDate", "2019-01-01T00:00:00Z"}});
+  d.current_time = "2021-01-01T00:00:00Z";
+  EXPECT_TRUE(on(date, d));
 }
 
 TEST(FlagsOperators, UnknownOperatorFailsEvenInverted) {

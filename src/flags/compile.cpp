@@ -49,6 +49,17 @@ std::string host_name() {
   return "undefined";
 }
 
+// Unleash's cleanValues: empty values dropped, the rest trimmed.
+std::vector<std::string> clean_values(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    if (v.empty()) continue;
+    size_t b = v.find_first_not_of(" \t\n\r\f\v"), e = v.find_last_not_of(" \t\n\r\f\v");
+    out.push_back(b == std::string::npos ? std::string() : v.substr(b, e - b + 1));
+  }
+  return out;
+}
+
 struct Compiler {
   Compiled& c;
   std::map<int64_t, const Segment*> segments;
@@ -70,15 +81,14 @@ struct Compiler {
       case Op::in:
       case Op::not_in: {
         std::vector<std::string> vals;
-        for (const auto& v : k.values) vals.push_back(k.case_insensitive ? ascii_lower(v) : v);
-        out.set.build(std::move(vals));
+        for (const auto& v : clean_values(k.values)) vals.push_back(k.case_insensitive ? ascii_lower(v) : v);
+        out.set.build(vals);
         break;
       }
       case Op::str_contains:
       case Op::str_starts_with:
       case Op::str_ends_with:
-        for (const auto& v : k.values)
-          if (!v.empty()) out.strs.push_back(k.case_insensitive ? ascii_lower(v) : v);
+        for (const auto& v : clean_values(k.values)) out.strs.push_back(k.case_insensitive ? ascii_lower(v) : v);
         break;
       case Op::num_eq: case Op::num_gt: case Op::num_gte: case Op::num_lt: case Op::num_lte:
         if (k.value) out.num = parse_js_number(single);
@@ -105,7 +115,7 @@ struct Compiler {
         break;
       }
       case Op::in_cidr:
-        for (const auto& v : k.values) {
+        for (const auto& v : clean_values(k.values)) {
           if (auto n = parse_ip_or_cidr(v)) out.nets.push_back(*n);
           else warn(fi, fmt::format("{} IN_CIDR value \"{}\" is not an address or network: ignored", where, v));
         }

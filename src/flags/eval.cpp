@@ -13,8 +13,12 @@ namespace belay::flags {
 namespace detail {
 namespace {
 
-// What resolveContextValue gives: the field, else properties[name]; empty = absent.
-std::string_view resolve(const Context& ctx, const FieldRef& f) {
+// What resolveContextValue gives: the field, else properties[name]. A standard field that
+// is "" is absent; a property that is "" is present and "" (unleash-client-node 6 reads
+// `context[field] ?? context.properties[field]`), which matters to NUM_* ("" is 0), REGEX
+// and overrides. `found` tells the two apart.
+std::string_view resolve(const Context& ctx, const FieldRef& f, bool& found) {
+  found = true;
   const std::string* v = nullptr;
   switch (f.field) {
     case Field::user_id: v = &ctx.user_id; break;
@@ -26,9 +30,17 @@ std::string_view resolve(const Context& ctx, const FieldRef& f) {
     case Field::property: break;
   }
   if (v && !v->empty()) return *v;
-  if (ctx.properties.empty()) return {};
-  auto it = ctx.properties.find(std::string_view(f.name));
-  return it == ctx.properties.end() ? std::string_view() : std::string_view(it->second);
+  if (!ctx.properties.empty()) {
+    auto it = ctx.properties.find(std::string_view(f.name));
+    if (it != ctx.properties.end()) return it->second;
+  }
+  found = false;
+  return {};
+}
+
+std::string_view resolve(const Context& ctx, const FieldRef& f) {
+  bool found;
+  return resolve(ctx, f, found);
 }
 
 // A per-thread generator for gradualRolloutRandom and random stickiness.
@@ -68,7 +80,8 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 // The operator's own answer, before `inverted`.
 bool check(const CConstraint& c, const Context& ctx) {
-  std::string_view v = resolve(ctx, c.field);
+  bool found = false;
+  std::string_view v = resolve(ctx, c.field, found);
   switch (c.op) {
     case Op::in:
     case Op::not_in: {
@@ -100,21 +113,21 @@ bool check(const CConstraint& c, const Context& ctx) {
       return false;
     }
     case Op::num_eq: case Op::num_gt: case Op::num_gte: case Op::num_lt: case Op::num_lte: {
-      if (!c.num || v.empty()) return false;
-      auto n = parse_js_number(v);
+      if (!c.num || !found) return false;
+      auto n = parse_js_number(v);  // "" is 0, as Number("")
       return n && compare_num(c.op, *n, *c.num);
     }
     case Op::date_after:
     case Op::date_before: {
+      // Unleash compares the context's currentTime (now when absent), whatever contextName says.
       if (!c.date_ms) return false;
-      std::optional<int64_t> t;
-      if (!v.empty()) t = parse_date_ms(v);
-      else if (c.field.field == Field::current_time) t = now_ms();
+      std::optional<int64_t> t = ctx.current_time.empty() ? now_ms() : parse_date_ms(ctx.current_time);
       if (!t) return false;
       return c.op == Op::date_after ? *t > *c.date_ms : *t < *c.date_ms;
     }
     case Op::semver_eq: case Op::semver_gt: case Op::semver_gte: case Op::semver_lt: case Op::semver_lte: {
-      if (!c.semver || v.empty()) return false;
+      // The context's version may not start with "v" (the constraint's may).
+      if (!c.semver || v.empty() || v.front() == 'v') return false;
       auto s = parse_semver(v);
       if (!s) return false;
       int r = compare(*s, *c.semver);
@@ -127,7 +140,7 @@ bool check(const CConstraint& c, const Context& ctx) {
       }
     }
     case Op::regex:
-      return c.re && !v.empty() && RE2::PartialMatch(re2::StringPiece(v.data(), v.size()), *c.re);
+      return c.re && found && RE2::PartialMatch(re2::StringPiece(v.data(), v.size()), *c.re);
     case Op::in_cidr: {
       if (v.empty() || c.nets.empty()) return false;
       auto ip = parse_ip_or_cidr(v);
@@ -208,8 +221,9 @@ const CVariant* select(const CVariants& vs, const Context& ctx, Reason& how) {
   if (vs.any_override) {
     for (const auto& v : vs.list)
       for (const auto& o : v.overrides) {
-        std::string_view val = resolve(ctx, o.field);
-        if (!val.empty() && o.values.contains(val)) {
+        bool found = false;
+        std::string_view val = resolve(ctx, o.field, found);
+        if (found && o.values.contains(val)) {
           how = Reason::targeting_match;
           return &v;
         }

@@ -108,9 +108,11 @@ struct Document {
 
 // ---- The evaluation context: Unleash's ----------------------------------------------
 
-// An empty string means "not given" (Unleash treats "" as absent too). A constraint or
+// A standard field that is "" is not given. A property that is "" is given, as in
+// unleash-client-node (Number("") is 0 for NUM_*, a REGEX may match ""). A constraint or
 // stickiness on a standard field reads the field, then properties[field] when it is empty;
-// on any other name it reads properties.
+// on any other name it reads properties. DATE_* compare current_time (now when empty).
+// caseInsensitive folds ASCII letters only.
 struct Context {
   std::string user_id;
   std::map<std::string, std::string, std::less<>> properties;  // next to user_id: both are hot

@@ -156,10 +156,12 @@ int64_t now_ms() {
 namespace {
 
 // A numeric identifier without leading zeros, fitting in 64 bits.
+// A numeric identifier without leading zeros, at most JavaScript's MAX_SAFE_INTEGER (as
+// npm's semver requires).
 bool read_numeric(std::string_view s, uint64_t& out) {
   if (s.empty() || (s.size() > 1 && s[0] == '0')) return false;
   auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  return r.ec == std::errc{} && r.ptr == s.data() + s.size();
+  return r.ec == std::errc{} && r.ptr == s.data() + s.size() && out <= 9007199254740991ull;
 }
 
 bool all_digits(std::string_view s) {
@@ -191,6 +193,8 @@ bool valid_idents(std::string_view s, bool numeric_rule) {
 
 std::optional<SemVer> parse_semver(std::string_view s) {
   if (s.size() > 256) return std::nullopt;
+  s = trim(s);
+  if (!s.empty() && s.front() == 'v') s.remove_prefix(1);
   size_t plus = s.find('+');
   if (plus != std::string_view::npos) {
     if (!valid_idents(s.substr(plus + 1), false)) return std::nullopt;

@@ -55,8 +55,10 @@ std::optional<double> parse_js_number(std::string_view s);
 std::optional<int64_t> parse_date_ms(std::string_view s);
 int64_t now_ms();
 
-// Semantic Versioning 2.0.0, strict (no leading "v", no leading zeros). The prerelease
-// view points into the parsed text.
+// Semantic Versioning 2.0.0 as npm's semver reads it: surrounding whitespace and one
+// leading "v" allowed, no leading zeros, numbers up to 2^53-1. (A context value starting
+// with "v" is refused by the caller, as Unleash does.) The prerelease view points into the
+// parsed text.
 struct SemVer {
   uint64_t major = 0, minor = 0, patch = 0;
   std::string_view pre;
