@@ -20,6 +20,7 @@ for ((r = 1; r <= rounds; r++)); do
   ok=$(python3 -c "import json;j=json.load(open('$work/rehearse.json'));print(j['ok'], j['summary']['restored'], j['summary']['with_down'])")
   [ "${ok%% *}" = "True" ] || { echo "rehearsal did not prove the set: $ok" >&2; exit 1; }
   floor+=("$f"); reh+=("$b"); ratio+=("$(echo "$b / $f" | bc -l)")
+  printf 'round %d: floor %.3f s, belay rehearse %.3f s, %.2fx\n' "$r" "$f" "$b" "${ratio[-1]}" >&2
 done
 printf '%d migrations, %d rounds (median), %s, %d cores\n' "$n" "$rounds" \
   "$(psql -X -qAt "$admin" -c 'show server_version')" "$(nproc)"
