@@ -149,6 +149,34 @@ TEST(CliLive, StatusLiveNamesChangesMadeOutsideMigrations) {
   EXPECT_TRUE(named) << drift.out;
 }
 
+TEST(CliLive, FingerprintAfterEveryMigrationOnRequest) {
+  TestDb db;
+  TempProject p("clieach");
+  p.write("migrations/1_a.sql", "create table a (id int primary key);\n");
+  p.write("migrations/2_b.sql", "create table b (id int primary key);\n");
+  p.write("migrations/3_c.sql", "create table c (id int primary key);\n");
+  for (auto* t : {"1_a", "2_b", "3_c"}) p.write(std::string("migrations/") + t + ".down.sql", std::string("drop table ") + t[2] + ";\n");
+  // By default one fingerprint per run, after its last migration.
+  ASSERT_EQ(test::run_belay({"migrate", "--to", "2", "--target", db.url()}, p.dir()).exit_code, 0);
+  EXPECT_EQ(db.scalar("select string_agg(version || ':' || (fingerprint is not null), ',' order by version) "
+                      "from belay.migrations"),
+            "1:false,2:true");
+  ASSERT_EQ(test::run_belay({"migrate", "--fingerprint-each", "--target", db.url()}, p.dir()).exit_code, 0);
+  EXPECT_EQ(db.scalar("select string_agg(version || ':' || (fingerprint is not null), ',' order by version) "
+                      "from belay.migrations"),
+            "1:false,2:true,3:true");
+  ASSERT_EQ(test::run_belay({"rollback", "--steps", "3", "--target", db.url()}, p.dir()).exit_code, 0);
+  ASSERT_EQ(test::run_belay({"migrate", "--fingerprint-each", "--target", db.url()}, p.dir()).exit_code, 0);
+  EXPECT_EQ(db.scalar("select string_agg(version || ':' || (fingerprint is not null), ',' order by version) "
+                      "from belay.migrations"),
+            "1:true,2:true,3:true");
+  // Each one is the schema right after that migration: a fresh database migrated to 1 has 1's.
+  TestDb one;
+  ASSERT_EQ(test::run_belay({"migrate", "--to", "1", "--target", one.url()}, p.dir()).exit_code, 0);
+  EXPECT_EQ(db.scalar("select fingerprint from belay.migrations where version = '1'"),
+            one.scalar("select fingerprint from belay.migrations where version = '1'"));
+}
+
 TEST(CliEvidence, MigrateWritesAVerifiableRunAndTamperingIsDetected) {
   TestDb db;
   TempProject p("clievid");

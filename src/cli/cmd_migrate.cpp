@@ -259,6 +259,8 @@ void add_run_flags(CLI::App* c, RunFlags& f) {
   c->add_option("--lock-timeout", f.lock_timeout, "DDL lock_timeout (default 2s; per file: -- belay:lock_timeout=5s)");
   c->add_option("--statement-timeout", f.statement_timeout, "statement_timeout (default none)");
   c->add_option("--lock-retries", f.lock_retries, "retries after a lock timeout (default 5)");
+  c->add_flag("--fingerprint-each", f.fingerprint_each,
+              "record the schema fingerprint after every migration (default: after the last one of the run)");
   c->add_flag("--check-surface", f.check_surface,
               "after each migration, report what it made more exposed to the API roles (RLS, policies, grants)");
   c->add_option("--regressions-fail-at", f.regressions_fail_at,

@@ -31,6 +31,7 @@ Result<migrate::RunOptions> run_options(const Session& s, const RunFlags& f) {
   o.allow_out_of_order = f.allow_ooo;
   if (!f.to.empty()) o.to = f.to;
   if (f.steps > 0) o.steps = f.steps;
+  if (f.fingerprint_each) o.fingerprint = migrate::RunOptions::Fingerprint::each;
   auto dur = [](const std::string& v, const char* flag, std::chrono::milliseconds& dst) -> Status {
     if (v.empty()) return ok_status();
     auto d = text::parse_duration(v);

@@ -20,6 +20,7 @@ struct RunFlags {
   std::string lock_wait, lock_timeout, statement_timeout;
   int lock_retries = -1;
   bool check_surface = false;          // migrate/rollback --check-surface
+  bool fingerprint_each = false;       // migrate/rollback --fingerprint-each
   std::string regressions_fail_at;     // overrides [rls] regressions_fail_at
 };
 
