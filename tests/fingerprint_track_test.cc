@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fingerprint/fingerprint.h"
+#include "pg/pg.h"
 #include "support.h"
 
 namespace belay {
@@ -105,6 +106,41 @@ TEST(FingerprintTracker, AgreesWithAFullDigestAfterEveryChange) {
   }
   // Most updates re-read a few objects, not the schema.
   EXPECT_LT(tracker->stats().full_reads, 4) << "full reads";
+}
+
+// Roles are shared by the whole cluster: one made or dropped elsewhere changes nothing here
+// and costs no full read; a rename of one this database prints (owner, grant, policy) does.
+TEST(FingerprintTracker, RoleRenamesReadEverythingOtherRoleChangesNothing) {
+  TestDb db;
+  auto conn = db.connect();
+  auto admin = pg::Conn::open(test::cluster_url("postgres"), "belay-test");
+  ASSERT_TRUE(admin.ok());
+  auto owner = test::unique_name("owner"), other = test::unique_name("other");
+  ASSERT_TRUE(admin->exec("create role " + owner).ok());
+  ASSERT_TRUE(conn.exec("create table t (id int primary key); alter table t owner to " + owner +
+                        "; create policy p on t to " + owner + " using (true)").ok());
+  auto tracker = fp::Tracker::start(conn);
+  ASSERT_TRUE(tracker.ok()) << tracker.error().render();
+  auto check = [&](const std::string& what, int full_reads) {
+    auto d = tracker->update(conn);
+    ASSERT_TRUE(d.ok()) << d.error().render();
+    auto full = fp::capture(conn);
+    ASSERT_TRUE(full.ok());
+    EXPECT_EQ(d->hash, full->hash) << what;
+    EXPECT_EQ(tracker->stats().full_reads, full_reads) << what;
+  };
+  const int start = tracker->stats().full_reads;
+  ASSERT_TRUE(admin->exec("create role " + other).ok());
+  check("a role created elsewhere", start);
+  ASSERT_TRUE(admin->exec("alter role " + other + " rename to " + other + "_x").ok());
+  check("a role this database never prints, renamed", start + 1);
+  ASSERT_TRUE(admin->exec("drop role " + other + "_x").ok());
+  check("a role dropped elsewhere", start + 1);
+  ASSERT_TRUE(admin->exec("alter role " + owner + " rename to " + owner + "_x").ok());
+  check("the owner renamed", start + 2);
+  EXPECT_NE(fp::capture(conn)->hash, "");
+  ASSERT_TRUE(conn.exec("drop table t").ok());
+  ASSERT_TRUE(admin->exec("drop role " + owner + "_x").ok());
 }
 
 TEST(FingerprintTracker, LastChangeHoldsTheObjectsBeforeAndAfter) {

@@ -589,9 +589,12 @@ fresh (cat, key, classid, oid) as (
   union all select 'pg_namespace', n.oid::text, 'pg_namespace'::regclass, n.oid from pg_namespace n where @new(n.xmin)
   union all select 'pg_description', d.objoid || '/' || d.classoid || '/' || d.objsubid, d.classoid, d.objoid
             from pg_description d where (d.objoid >= 16384 or d.classoid = 'pg_namespace'::regclass) and @new(d.xmin)
+  -- roles, shared by every database of the cluster: the caller re-reads everything only when
+  -- a known role's name changed (names are what lines print), not for roles made or dropped
+  union all select 'pg_authid', a.oid::text || '=' || md5(a.rolname), 0, 0 from pg_authid a where @new(a.xmin)
   -- names printed inside other objects' lines, changed rarely: any change re-reads everything
   union all select 'other', null, 0, 0
-            from (select xmin from pg_authid union all select xmin from pg_collation where oid >= 16384
+            from (select xmin from pg_collation where oid >= 16384
                   union all select xmin from pg_opclass where oid >= 16384 union all select xmin from pg_operator where oid >= 16384
                   union all select xmin from pg_language where oid >= 16384
                   union all select xmin from pg_foreign_server where oid >= 16384) o
@@ -603,7 +606,7 @@ seqs (oid, v) as (
   from pg_class s where s.oid >= 16384 and s.relkind = 'S'
 ),
 raw (classid, oid) as (
-  select f.classid, f.oid from fresh f where f.cat <> 'other'
+  select f.classid, f.oid from fresh f where f.cat not in ('other', 'pg_authid')
   union
   select d.classid, d.objid from pg_depend d
   where d.refclassid in ('pg_class'::regclass, 'pg_type'::regclass, 'pg_proc'::regclass)

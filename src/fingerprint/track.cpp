@@ -120,6 +120,14 @@ struct Tracker::State {
   std::unordered_map<uint32_t, uint32_t> anchor_of;                   // objid -> anchor
   std::map<std::string, std::unordered_set<std::string>> keys;        // counted catalog -> keys
   long extension_members = -1;
+  std::unordered_map<std::string, std::string> role_names;         // role oid -> md5 of its name
+
+  void remember_roles(Read& r) {
+    for (auto& key : r.fresh["pg_authid"]) {
+      auto eq = key.find('=');
+      if (eq != std::string::npos) role_names[key.substr(0, eq)] = key.substr(eq + 1);
+    }
+  }
   std::vector<std::string> changed_before, changed_after;
   std::string hash;
   Stats stats;
@@ -200,6 +208,8 @@ Result<Digest> Tracker::reset(pg::Conn& conn) {
     for (auto& key : r.fresh[cat]) k.insert(key);
   }
   s.extension_members = r.counts["extension members"];
+  s.role_names.clear();
+  s.remember_roles(r);
   s.mark = r.next_mark;
   s.sequences = r.sequences;
   s.rehash();
@@ -219,7 +229,15 @@ Result<Digest> Tracker::update(pg::Conn& conn) {
   bool full = r.other > 0 || r.counts["extension members"] != s.extension_members;
   for (auto& key : r.fresh["pg_namespace"])
     if (s.keys["pg_namespace"].count(key)) full = true;
+  // A renamed role changes owners, grants and policies everywhere; new or dropped roles
+  // change nothing printed here (a role still referenced in this database cannot be dropped).
+  for (auto& key : r.fresh["pg_authid"]) {
+    auto eq = key.find('=');
+    auto it = s.role_names.find(key.substr(0, eq));
+    if (it != s.role_names.end() && eq != std::string::npos && it->second != key.substr(eq + 1)) full = true;
+  }
   if (full) return reset(conn);
+  s.remember_roles(r);
 
   s.changed_before.clear();
   s.changed_after.clear();
