@@ -60,6 +60,8 @@ std::vector<std::string> describe(const std::vector<fingerprint::Change>& change
   return out;
 }
 
+}  // namespace
+
 MigrationProof not_reached(const migrate::Migration& m) {
   MigrationProof q;
   q.version = m.version;
@@ -67,8 +69,6 @@ MigrationProof not_reached(const migrate::Migration& m) {
   q.has_down = m.down.has_value();
   return q;
 }
-
-}  // namespace
 
 Result<pg::Conn> open_prepared(const std::string& dsn, const migrate::RunOptions& ro) {
   BELAY_ASSIGN(auto c, pg::Conn::open(dsn, "belay rehearse"));

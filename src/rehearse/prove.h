@@ -34,6 +34,9 @@ struct RangeReport {
   std::optional<std::string> mismatch; // tracked and full fingerprints disagreed at the end
 };
 
+// A migration the proof chain did not reach.
+MigrationProof not_reached(const migrate::Migration& m);
+
 Result<pg::Conn> open_prepared(const std::string& dsn, const migrate::RunOptions& ro);
 
 // Proves migrations [begin, end) on `tgt`, which holds the schema after the ups before begin.

@@ -156,13 +156,7 @@ Result<Report> run(const std::string& dsn, const migrate::MigrationSet& set, con
     auto& res = *results[static_cast<size_t>(k)];
     const auto& r = ranges[static_cast<size_t>(k)];
     if (stopped) {
-      for (int i = r.begin; i < r.end; ++i) {
-        MigrationProof q;
-        q.version = pending[static_cast<size_t>(i)]->version;
-        q.name = pending[static_cast<size_t>(i)]->name;
-        q.has_down = pending[static_cast<size_t>(i)]->down.has_value();
-        rep.migrations.push_back(std::move(q));
-      }
+      for (int i = r.begin; i < r.end; ++i) rep.migrations.push_back(detail::not_reached(*pending[static_cast<size_t>(i)]));
       continue;
     }
     if (!res.ok()) return res.error();
