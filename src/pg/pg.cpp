@@ -1,8 +1,10 @@
 #include "pg/pg.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include <fmt/format.h>
 
@@ -426,6 +428,40 @@ Result<Conn> Conn::reopen(const std::string& application_name) const {
   }
   PQsetNoticeReceiver(conn.impl_->c, notice_receiver, &conn.impl_->notices);
   return conn;
+}
+
+Status Conn::listen(std::string_view channel) {
+  return exec("LISTEN " + quote_ident(channel));
+}
+
+Result<std::vector<Conn::Notification>> Conn::wait_notifications(int timeout_ms) {
+  std::vector<Notification> out;
+  auto drain = [&] {
+    while (PGnotify* n = PQnotifies(impl_->c)) {
+      out.push_back({n->relname ? n->relname : "", n->extra ? n->extra : "", n->be_pid});
+      PQfreemem(n);
+    }
+  };
+  auto lost = [&] {
+    std::string msg = PQerrorMessage(impl_->c);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    Error e = Error::failure(fmt::format("lost the connection to {}: {}", redacted_, msg.empty() ? "closed" : msg));
+    e.sqlstate = "08006";
+    return e;
+  };
+  if (!ok()) return lost();
+  if (!PQconsumeInput(impl_->c)) return lost();
+  drain();
+  if (!out.empty() || timeout_ms <= 0) return out;
+  pollfd p{PQsocket(impl_->c), POLLIN, 0};
+  if (p.fd < 0) return lost();
+  int r = ::poll(&p, 1, timeout_ms);
+  if (r < 0 && errno != EINTR) return lost();
+  if (r > 0) {
+    if (!PQconsumeInput(impl_->c) || PQstatus(impl_->c) != CONNECTION_OK) return lost();
+    drain();
+  }
+  return out;
 }
 
 int Conn::backend_pid() const { return PQbackendPID(impl_->c); }

@@ -111,6 +111,17 @@ class Conn {
   // A second connection with the same parameters (for work done alongside this one).
   Result<Conn> reopen(const std::string& application_name) const;
 
+  // LISTEN/NOTIFY. listen() subscribes this connection to a channel; wait_notifications()
+  // returns what arrived (also during earlier queries), waiting up to timeout_ms for the
+  // first one (none on timeout). It fails when the connection is lost, so a listener
+  // learns of a dead server within one timeout.
+  struct Notification {
+    std::string channel, payload;
+    int pid = 0;                 // the notifying backend
+  };
+  Status listen(std::string_view channel);
+  Result<std::vector<Notification>> wait_notifications(int timeout_ms);
+
   int backend_pid() const;
   int server_version() const;   // e.g. 150018
   bool ok() const;              // connection still usable
