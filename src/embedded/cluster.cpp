@@ -486,7 +486,11 @@ Status Cluster::ensure_template(pg::Conn& conn, std::vector<std::string>& notes)
   if (tags.count(def) && tags[def] != want) {
     // The default database holds what migrations built on the old template: keep it under
     // another name rather than drop it, and make a new one the migrations can run on.
+    // Two flavour switches within a second would pick the same name: number the later ones.
     auto kept = fmt::format("{}_before_{:%Y%m%d%H%M%S}", def, fmt::gmtime(std::time(nullptr)));
+    BELAY_ASSIGN(auto taken, conn.query("select count(*) from pg_database where datname = $1 or datname like $1 || '\\_%'",
+                                        {kept}));
+    if (taken.get(0, 0) != "0") kept += "_" + std::to_string(std::stoi(taken.get(0, 0)) + 1);
     auto renamed = conn.exec(fmt::format("alter database {} rename to {}", def, kept));
     if (!renamed.ok()) {
       notes.push_back(fmt::format("the default database '{}' was made from other template SQL but could not be "
