@@ -25,5 +25,6 @@ void add_evidence_commands(CLI::App& app, Global& g, int& rc);
 void add_lint_commands(CLI::App& app, Global& g, int& rc);
 void add_rls_commands(CLI::App& app, Global& g, int& rc);
 void add_backfill_commands(CLI::App& app, Global& g, int& rc);
+void add_flags_commands(CLI::App& app, Global& g, int& rc);
 
 }  // namespace belay::cli

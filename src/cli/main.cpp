@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   add_lint_commands(app, g, rc);
   add_rls_commands(app, g, rc);
   add_backfill_commands(app, g, rc);
+  add_flags_commands(app, g, rc);
   app.parse_complete_callback([&] {
     out().json = g.json;
     bool nocolor = g.no_color || std::getenv("NO_COLOR") != nullptr;

@@ -72,7 +72,8 @@ create table if not exists belay.flag_variants (
 
 create table if not exists belay.flag_dependencies (
   flag     text not null references belay.flags on delete cascade on update cascade,
-  parent   text not null references belay.flags on delete cascade on update cascade,
+  -- restrict: removing a parent would silently make its children unconditional
+  parent   text not null references belay.flags on delete restrict on update cascade,
   enabled  boolean not null default true,
   variants text[],
   primary key (flag, parent),
