@@ -42,7 +42,7 @@
 --  * gradualRolloutRandom, random stickiness and an empty stickiness value draw random();
 --    DATE_* with no currentTime read clock_timestamp().
 --
--- Cost: about 150 us an evaluation on a shared core (PL/pgSQL; docs/benchmarks.md), plus
+-- Cost: about 65 us an evaluation on one shared core (PL/pgSQL; docs/benchmarks.md), plus
 -- decompressing `features` when it comes from a compressed column (each call does).
 -- Checking a definition is the costliest step, so definitions found well-formed are
 -- remembered for the session by digest (belay.flag_bad, setting belay.flag_checked).
