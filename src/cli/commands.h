@@ -18,6 +18,7 @@ struct Global {
   std::vector<std::string> argv;     // as given, for the evidence log (redacted there)
 };
 
+void add_serve_commands(CLI::App& app, Global& g, int& rc);
 void add_db_commands(CLI::App& app, Global& g, int& rc);
 void add_migrate_commands(CLI::App& app, Global& g, int& rc);
 void add_rehearse_commands(CLI::App& app, Global& g, int& rc);

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-evidence", g.no_evidence, "do not write a run directory under artifacts/");
   for (int i = 0; i < argc; ++i) g.argv.push_back(argv[i]);
   int rc = 0;
+  add_serve_commands(app, g, rc);
   add_db_commands(app, g, rc);
   add_migrate_commands(app, g, rc);
   add_rehearse_commands(app, g, rc);
