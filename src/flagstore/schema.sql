@@ -126,6 +126,16 @@ create table if not exists belay.flag_snapshots (
   updated_at  timestamptz not null default clock_timestamp()
 );
 
+-- Per flag, the part of the document its evaluation reads: itself and every flag it
+-- depends on, transitively. belay.flag_variant() reads one small row instead of the whole
+-- document (which would be detoasted on every call).
+create table if not exists belay.flag_snapshot_flags (
+  environment text not null references belay.flag_environments on delete cascade,
+  name        text not null,
+  features    jsonb not null,
+  primary key (environment, name)
+);
+
 create or replace function belay.flag_audit_refuse() returns trigger language plpgsql as $$
 begin
   raise exception 'belay.flag_audit is append-only: % refused', tg_op
@@ -242,6 +252,15 @@ begin
       set features = excluded.features, segments = excluded.segments,
           document = excluded.document, revision = s.revision + 1, updated_at = clock_timestamp()
     returning revision into rev;
+    delete from belay.flag_snapshot_flags where environment = e.name;
+    insert into belay.flag_snapshot_flags (environment, name, features)
+    select e.name, f.name,
+           (with recursive closure(n) as (
+              select f.name
+              union
+              select d.parent from belay.flag_dependencies d join closure c on d.flag = c.n)
+            select jsonb_object_agg(n, feats -> n) from closure)
+      from belay.flags f;
     perform pg_notify('belay_flags', e.name || ':' || rev);
   end loop;
 end $$;
@@ -273,20 +292,23 @@ end $$;
 
 -- The in-database answer, from the same snapshot `belay serve` serves. The environment
 -- is the argument, else `belay.environment` of the session, else production.
+-- Not parallel safe: the evaluator sets a session memo and may open a subtransaction.
 create or replace function belay.flag_variant(name text, context jsonb default '{}', environment text default null)
-returns jsonb language sql stable parallel safe as $$
+returns jsonb language sql stable as $$
   select coalesce(
-    (select belay.flag_evaluate(s.features, s.segments, flag_variant.name, coalesce(context, '{}'))
-       from belay.flag_snapshots s
-      where s.environment = coalesce(flag_variant.environment,
-                                     nullif(current_setting('belay.environment', true), ''), 'production')),
+    (select belay.flag_evaluate(f.features, s.segments, flag_variant.name, coalesce(context, '{}'))
+       from belay.flag_snapshot_flags f join belay.flag_snapshots s using (environment)
+      where f.environment = coalesce(flag_variant.environment,
+                                     nullif(current_setting('belay.environment', true), ''), 'production')
+        and f.name = flag_variant.name),
     belay.flag_evaluate('{}', '{}', flag_variant.name, coalesce(context, '{}')))
 $$;
 
 create or replace function belay.flag_enabled(name text, context jsonb default '{}', environment text default null)
-returns boolean language sql stable parallel safe as $$
+returns boolean language sql stable as $$
   select (belay.flag_variant(name, context, environment) ->> 'enabled')::boolean
 $$;
 
 select belay.flag_rebuild_snapshots()
- where not exists (select 1 from belay.flag_snapshots);
+ where not exists (select 1 from belay.flag_snapshots)
+    or not exists (select 1 from belay.flag_snapshot_flags) and exists (select 1 from belay.flags);
