@@ -4,12 +4,14 @@
 // values the flags' stickiness reads, and flags that roll a die (gradualRolloutRandom,
 // random stickiness) are left out, so every answer is deterministic.
 //   node flags_node_agree.js SDK_DIR SPEC_DIR CONTEXTS_PER_DOCUMENT > out.jsonl
+// With FILE URL TOKEN after those, only that document is evaluated, by an unmodified SDK
+// (`initialize`) that fetched its flags from the server at URL (`belay serve`) with TOKEN.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const { EventEmitter } = require('events');
 
-const [sdkDir, specDir, perDocArg] = process.argv.slice(2);
+const [sdkDir, specDir, perDocArg, onlyFile, serverUrl, token] = process.argv.slice(2);
 const lib = path.join(sdkDir, 'node_modules', 'unleash-client', 'lib');
 const UnleashClient = require(path.join(lib, 'client')).default;
 const { defaultStrategies } = require(path.join(lib, 'strategy'));
@@ -20,10 +22,8 @@ const rnd = (n) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return see
 const pick = (a) => a[rnd(a.length)];
 const standard = ['userId', 'sessionId', 'remoteAddress', 'environment', 'appName', 'currentTime'];
 
-for (const file of JSON.parse(fs.readFileSync(path.join(specDir, 'index.json'), 'utf8'))) {
-  const doc = JSON.parse(fs.readFileSync(path.join(specDir, file), 'utf8')).state;
-  if (!doc.features) continue;  // the delta-API documents
-  const text = JSON.stringify(doc);
+// An in-process client over the document itself.
+function localClient(doc) {
   const toggles = new Map(doc.features.map((f) => [f.name, f]));
   const segments = new Map((doc.segments || []).map((s) => [s.id, s]));
   const repo = Object.assign(new EventEmitter(), {
@@ -31,7 +31,11 @@ for (const file of JSON.parse(fs.readFileSync(path.join(specDir, 'index.json'), 
     getTogglesWithSegmentData: () => doc.features, getSegment: (id) => segments.get(id),
     stop() {}, start: async () => {},
   });
-  const client = new UnleashClient(repo, defaultStrategies);
+  return new UnleashClient(repo, defaultStrategies);
+}
+
+function answer(file, doc, client) {
+  const text = JSON.stringify(doc);
   // Values: every value the document's constraints name, plus edge cases (ASCII only: the
   // Node SDK hashes UTF-16 code units, belay UTF-8 bytes, as the issue asks).
   const pool = ['', 'a', 'abc', 'dev', 'prod', '12', '12.0', '0', '-1', ' 13 ', '1.2.2', '2.0.0-alpha.1', 'v1.2.3',
@@ -65,3 +69,21 @@ for (const file of JSON.parse(fs.readFileSync(path.join(specDir, 'index.json'), 
     }
   }
 }
+
+const documents = JSON.parse(fs.readFileSync(path.join(specDir, 'index.json'), 'utf8'))
+  .map((file) => [file, JSON.parse(fs.readFileSync(path.join(specDir, file), 'utf8')).state])
+  .filter(([file, doc]) => doc.features && (!onlyFile || file === onlyFile));  // not the delta-API documents
+if (!serverUrl) {
+  for (const [file, doc] of documents) answer(file, doc, localClient(doc));
+} else {
+  const { initialize, InMemStorageProvider } = require(path.join(sdkDir, 'node_modules', 'unleash-client'));
+  const unleash = initialize({ url: serverUrl, appName: 'belay-agree', customHeaders: { Authorization: token },
+    refreshInterval: 60000, metricsInterval: 0, disableMetrics: true, storageProvider: new InMemStorageProvider() });
+  unleash.on('error', (e) => { process.stderr.write(`unleash-client: ${e.message}\n`); process.exit(1); });
+  unleash.on('synchronized', () => {
+    for (const [file, doc] of documents) answer(file, doc, unleash);
+    unleash.destroy();
+    process.exit(0);
+  });
+}
+

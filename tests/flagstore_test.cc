@@ -361,9 +361,17 @@ TEST(FlagStore, UnleashJsonRoundTripsAndEvaluatesAlike) {
   EXPECT_FALSE(flagstore::import_unleash(s.conn, "{not json", "production", kWho).ok());
   EXPECT_FALSE(flagstore::import_unleash(s.conn, R"({"hello": 1})", "production", kWho).ok());
   EXPECT_FALSE(flagstore::import_unleash(s.conn, R"({"features": [{"name": "a"}, {"name": "a"}]})", "production", kWho).ok());
-  EXPECT_FALSE(flagstore::import_unleash(s.conn,
-      R"({"features": [{"name": "orphan", "enabled": true, "dependencies": [{"feature": "ghost"}]}]})", "production", kWho).ok());
   EXPECT_EQ(s.scalar("select count(*) from belay.flags"), "3");
+  // A parent that exists nowhere is kept as Unleash keeps it: the child is off.
+  ASSERT_TRUE(flagstore::import_unleash(s.conn,
+      R"({"features": [{"name": "orphan", "enabled": true, "dependencies": [{"feature": "ghost"}]},
+                       {"name": "Hellø_Wørld.😊", "enabled": true}]})", "production", kWho).ok());
+  auto orphan = flags::to_json(flags::variant(s.snap(), "orphan", user("1")));
+  EXPECT_EQ(orphan["enabled"], false);
+  EXPECT_EQ(orphan["reason"], "DEFAULT");
+  EXPECT_EQ(s.sql_eval("orphan", {{"userId", "1"}}), orphan);
+  EXPECT_TRUE(s.eval("Hellø_Wørld.😊", user("1")).enabled);
+  EXPECT_EQ(s.sql_eval("Hellø_Wørld.😊", {{"userId", "1"}})["enabled"], true);
   EXPECT_FALSE(flagstore::export_json(s.conn, "production", "yaml").ok());
 }
 

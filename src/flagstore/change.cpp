@@ -15,10 +15,8 @@ Error flag_error(Error e, std::string_view name) {
   if (e.sqlstate == "23505")
     return std::move(Error::usage(fmt::format("a flag named \"{}\" exists already", name)).with_object(std::string(name)));
   if (e.sqlstate == "23514" && e.message.find("flags_name_check") != std::string::npos)
-    return Error::usage(fmt::format("flag name \"{}\" is not valid: 1 to 100 of letters, digits and . _ ~ -", name));
-  if (e.sqlstate == "23503" && e.message.find("flag_dependencies") != std::string::npos)
-    return std::move(Error::refused(fmt::format("flag \"{}\" is a parent of other flags", name)).with_object(std::string(name)))
-        .with_next("remove the dependency first (`belay flags show` lists dependants' parents)");
+    return Error::usage(fmt::format("flag name \"{}\" is not valid: 1 to 100 characters, without spaces, control "
+                                    "characters or / ? # % \\", name));
   return e;
 }
 
@@ -45,6 +43,13 @@ Status create(pg::Conn& conn, const NewFlag& f, std::string_view environment, co
 Status remove(pg::Conn& conn, std::string_view name, const Change& who) {
   return in_transaction(conn, who, [&]() -> Status {
     BELAY_TRY(require_flag(conn, name));
+    // Its dependants would turn off (a missing parent is never satisfied): say so instead.
+    BELAY_ASSIGN(auto deps, conn.query("select string_agg(distinct flag, ', ' order by flag) from belay.flag_dependencies "
+                                       "where parent = $1 and flag <> $1", {std::string(name)}));
+    if (!deps.get(0, 0).empty())
+      return std::move(Error::refused(fmt::format("flag \"{}\" is a parent of {}", name, deps.get(0, 0)))
+                           .with_object(std::string(name)))
+          .with_next("remove those dependencies first (belay.flag_dependencies)");
     auto r = conn.query("delete from belay.flags where name = $1", {std::string(name)});
     if (!r) return flag_error(std::move(r).error(), name);
     return ok_status();

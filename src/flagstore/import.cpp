@@ -223,19 +223,10 @@ Status write_document(pg::Conn& conn, const flags::Document& doc, const std::str
     std::string name = str(f, "name");
     BELAY_TRY(conn.query("delete from belay.flag_dependencies where flag = $1", {name}));
     for (auto& d : f.value("dependencies", json::array())) {
-      auto r = conn.query("insert into belay.flag_dependencies (flag, parent, enabled, variants) values ($1, $2, $3, "
-                          "case when $4::jsonb is null then null else array(select jsonb_array_elements_text($4::jsonb)) end)",
-                          {name, str(d, "feature"), d.value("enabled", true) ? "true" : "false",
-                           d.contains("variants") ? std::optional<std::string>(d["variants"].dump()) : std::nullopt});
-      if (!r) {
-        Error e = std::move(r).error();
-        if (e.sqlstate == "23503")  // Unleash evaluates a missing parent as off; the store keeps only real ones
-          return std::move(Error::usage(fmt::format("\"{}\" depends on \"{}\", which is neither in the document "
-                                                    "nor in the store", name, str(d, "feature")))
-                               .with_object(name))
-              .with_next("import the parent flag too");
-        return e;
-      }
+      BELAY_TRY(conn.query("insert into belay.flag_dependencies (flag, parent, enabled, variants) values ($1, $2, $3, "
+                           "case when $4::jsonb is null then null else array(select jsonb_array_elements_text($4::jsonb)) end)",
+                           {name, str(d, "feature"), d.value("enabled", true) ? "true" : "false",
+                            d.contains("variants") ? std::optional<std::string>(d["variants"].dump()) : std::nullopt}));
     }
   }
   return ok_status();

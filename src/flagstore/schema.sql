@@ -14,9 +14,10 @@ create table if not exists belay.flag_environments (
 );
 insert into belay.flag_environments (name) values ('production') on conflict do nothing;
 
--- Unleash's rules for names: URL-safe, at most 100 characters.
+-- Names: at most 100 characters, UTF-8 welcome (Unleash's SDKs take them), nothing that
+-- would need escaping in a URL path or a shell: no spaces, control characters, / ? # % \.
 create table if not exists belay.flags (
-  name            text primary key check (name ~ '^[A-Za-z0-9._~-]{1,100}$'),
+  name            text primary key constraint flags_name_check check (name ~ '^[^[:space:][:cntrl:]/?#%\\]{1,100}$'),
   description     text,
   type            text not null default 'release',
   project         text not null default 'default',
@@ -24,6 +25,9 @@ create table if not exists belay.flags (
   impression_data boolean not null default false,
   created_at      timestamptz not null default now()
 );
+
+alter table belay.flags drop constraint if exists flags_name_check;
+alter table belay.flags add constraint flags_name_check check (name ~ '^[^[:space:][:cntrl:]/?#%\\]{1,100}$');
 
 -- On or off per environment; no row = off.
 create table if not exists belay.flag_states (
@@ -72,8 +76,9 @@ create table if not exists belay.flag_variants (
 
 create table if not exists belay.flag_dependencies (
   flag     text not null references belay.flags on delete cascade on update cascade,
-  -- restrict: removing a parent would silently make its children unconditional
-  parent   text not null references belay.flags on delete restrict on update cascade,
+  -- No foreign key: a parent that does not exist is Unleash's "off" (imports keep such
+  -- dependencies); flagstore::remove() refuses to remove a flag others depend on.
+  parent   text not null,
   enabled  boolean not null default true,
   variants text[],
   primary key (flag, parent),
@@ -82,6 +87,8 @@ create table if not exists belay.flag_dependencies (
 
 -- Seed 000's workspace_feature_flags, kept per environment. Folded into the served
 -- document as strategies on the context property "workspace" (see flag_feature()).
+alter table belay.flag_dependencies drop constraint if exists flag_dependencies_parent_fkey;
+
 create table if not exists belay.flag_workspace_overrides (
   flag        text not null references belay.flags on delete cascade on update cascade,
   environment text not null references belay.flag_environments on delete cascade,
@@ -259,7 +266,7 @@ begin
               select f.name
               union
               select d.parent from belay.flag_dependencies d join closure c on d.flag = c.n)
-            select jsonb_object_agg(n, feats -> n) from closure)
+            select jsonb_object_agg(n, feats -> n) filter (where feats ? n) from closure)
       from belay.flags f;
     perform pg_notify('belay_flags', e.name || ':' || rev);
   end loop;
