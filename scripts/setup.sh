@@ -15,7 +15,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libpq-dev libpg-query-dev libprotobuf-c-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libssl-dev libre2-dev
-  libcpp-httplib-dev wrk
+  libcpp-httplib-dev libboost-dev wrk
   libgtest-dev libgmock-dev
   postgresql postgresql-client
   python3-jsonschema
