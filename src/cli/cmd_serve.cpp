@@ -94,7 +94,7 @@ void add_serve_commands(CLI::App& app, Global& g, int& rc) {
   auto* c = app.add_subcommand("serve", "serve feature flags over HTTP: Unleash client/frontend APIs, OFREP, admin API, /healthz, /metrics");
   c->add_option("--listen", f.listen, "HOST:PORT to listen on (default 127.0.0.1:4242; port 0 = any free port)");
   c->add_option("--environment", f.environments, "environment(s) to serve (default: every environment in the store)");
-  c->add_option("--threads", f.threads, "worker threads = keep-alive connections served at once (default 64)");
+  c->add_option("--threads", f.threads, "event-loop threads, at most one per core (default: one per core)");
   c->callback([&] { rc = cmd_serve(g, f); });
 }
 

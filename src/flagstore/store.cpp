@@ -24,6 +24,13 @@ nlohmann::json parse_or_null(const std::optional<std::string>& text) {
   return j.is_discarded() ? nlohmann::json(nullptr) : j;
 }
 
+// The server built this JSON; should it not parse, say so rather than throw.
+Result<nlohmann::json> parse_or_error(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Error::failure("the flag store returned JSON that does not parse");
+  return j;
+}
+
 }  // namespace
 
 namespace detail {
@@ -169,7 +176,7 @@ select (jsonb_strip_nulls(jsonb_build_object('name', f.name, 'description', f.de
         'enabled', d.enabled, 'variants', to_jsonb(d.variants))) order by d.parent)
       from belay.flag_dependencies d where d.flag = f.name), '[]')))::text
 from belay.flags f where f.name = $1)", {std::string(name)}));
-  return nlohmann::json::parse(r.get(0, 0));
+  return parse_or_error(r.get(0, 0));
 }
 
 Result<nlohmann::json> list(pg::Conn& conn, std::string_view environment) {
@@ -184,7 +191,7 @@ select coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('name', f.name, '
      'overrides', (select count(*) from belay.flag_workspace_overrides o where o.flag = f.name and o.environment = $1))
   order by f.name), '[]')::text
 from belay.flags f)", {std::string(environment)}));
-  return nlohmann::json::parse(r.get(0, 0));
+  return parse_or_error(r.get(0, 0));
 }
 
 Result<std::vector<AuditEntry>> history(pg::Conn& conn, std::string_view flag, int limit) {

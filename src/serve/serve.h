@@ -33,8 +33,8 @@ struct Options {
   std::string host = "127.0.0.1";
   int port = 4242;                        // 0 = any free port (see Server::port())
   std::vector<std::string> environments;  // empty = every environment in the store
-  // Worker threads. cpp-httplib gives each keep-alive connection a thread for its
-  // lifetime, so this bounds the connections served at once.
+  // Event-loop threads, at most one per core is used (each serves any number of
+  // keep-alive connections asynchronously); 1 serves from the calling thread alone.
   int threads = 64;
   size_t max_body = 1 << 20;              // larger bodies: 413
   int reconnect_max_ms = 2000;            // backoff ceiling while the database is away
