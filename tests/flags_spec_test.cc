@@ -8,56 +8,20 @@
 #include <sstream>
 
 #include "flags/flags.h"
+#include "unleash_spec.h"
 
 using nlohmann::json;
 namespace flags = belay::flags;
+using belay::test::read_spec;
+using belay::test::state_document;
 
 namespace {
-
-json read_json(const std::string& name) {
-  std::ifstream in(std::string(BELAY_TEST_DATA) + "/unleash-spec/" + name);
-  EXPECT_TRUE(in) << name;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return json::parse(ss.str());
-}
-
-// The state as a client features document: as given, or built from delta events.
-json state_document(const json& state) {
-  if (!state.contains("events")) return state;
-  json features = json::array(), segments = json::array();
-  auto drop = [](json& list, const char* key, const json& value) {
-    json kept = json::array();
-    for (auto& x : list) if (x[key] != value) kept.push_back(x);
-    list = kept;
-  };
-  for (const auto& e : state["events"]) {
-    const std::string type = e["type"];
-    if (type == "hydration") {
-      features = e.value("features", json::array());
-      segments = e.value("segments", json::array());
-    } else if (type == "feature-updated") {
-      drop(features, "name", e["feature"]["name"]);
-      features.push_back(e["feature"]);
-    } else if (type == "feature-removed") {
-      drop(features, "name", e["featureName"]);
-    } else if (type == "segment-updated") {
-      drop(segments, "id", e["segment"]["id"]);
-      segments.push_back(e["segment"]);
-    } else if (type == "segment-removed") {
-      drop(segments, "id", e["segmentId"]);
-    } else {
-      ADD_FAILURE() << "unknown delta event " << type;
-    }
-  }
-  return {{"version", 2}, {"features", features}, {"segments", segments}};
-}
 
 struct Counts { int files = 0, tests = 0, variant_tests = 0; };
 
 void run_file(const std::string& name, Counts& counts) {
   SCOPED_TRACE(name);
-  json spec = read_json(name);
+  json spec = read_spec(name);
   auto snap = flags::parse_client_features(state_document(spec["state"]).dump());
   ASSERT_TRUE(snap.ok()) << snap.error().render();
   ++counts.files;
@@ -92,7 +56,7 @@ void run_file(const std::string& name, Counts& counts) {
 }
 
 TEST(FlagsSpec, EveryPublishedCasePasses) {
-  json index = read_json("index.json");
+  json index = read_spec("index.json");
   ASSERT_TRUE(index.is_array());
   Counts counts;
   for (const auto& f : index) run_file(f.get<std::string>(), counts);
@@ -106,9 +70,9 @@ TEST(FlagsSpec, EveryPublishedCasePasses) {
 
 // The model round-trips: every spec document -> model -> JSON -> model gives the same JSON.
 TEST(FlagsSpec, DocumentsRoundTrip) {
-  for (const auto& f : read_json("index.json")) {
+  for (const auto& f : read_spec("index.json")) {
     SCOPED_TRACE(f.get<std::string>());
-    json state = state_document(read_json(f.get<std::string>())["state"]);
+    json state = state_document(read_spec(f.get<std::string>())["state"]);
     auto a = flags::parse_client_features(state.dump());
     ASSERT_TRUE(a.ok()) << a.error().render();
     json once = flags::to_client_features(*a);
@@ -135,8 +99,8 @@ TEST(FlagsSpec, GarbageContextsNeverThrow) {
       c.properties[p] = w;
     contexts.push_back(std::move(c));
   }
-  for (const auto& f : read_json("index.json")) {
-    json state = state_document(read_json(f.get<std::string>())["state"]);
+  for (const auto& f : read_spec("index.json")) {
+    json state = state_document(read_spec(f.get<std::string>())["state"]);
     auto snap = flags::parse_client_features(state.dump());
     ASSERT_TRUE(snap.ok());
     for (const auto& feature : snap->document().features)

@@ -15,9 +15,12 @@
 #include "flags/flags.h"
 #include "flagstore/sql_text.h"
 #include "support.h"
+#include "unleash_spec.h"
 
 using nlohmann::json;
 namespace flags = belay::flags;
+using belay::test::read_spec;
+using belay::test::state_document;
 
 namespace {
 
@@ -187,43 +190,6 @@ TEST_F(FlagsSql, BucketsMatchCppOnGeneratedStrings) {
 }
 
 // ---- Unleash's client specification ----------------------------------------------------------
-
-json read_spec(const std::string& name) {
-  std::ifstream in(std::string(BELAY_TEST_DATA) + "/unleash-spec/" + name);
-  EXPECT_TRUE(in) << name;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return json::parse(ss.str());
-}
-
-// As flags_spec_test: the state as a client features document, delta events applied.
-json state_document(const json& state) {
-  if (!state.contains("events")) return state;
-  json features = json::array(), segments = json::array();
-  auto drop = [](json& list, const char* key, const json& value) {
-    json kept = json::array();
-    for (auto& x : list) if (x[key] != value) kept.push_back(x);
-    list = kept;
-  };
-  for (const auto& e : state["events"]) {
-    const std::string type = e["type"];
-    if (type == "hydration") {
-      features = e.value("features", json::array());
-      segments = e.value("segments", json::array());
-    } else if (type == "feature-updated") {
-      drop(features, "name", e["feature"]["name"]);
-      features.push_back(e["feature"]);
-    } else if (type == "feature-removed") {
-      drop(features, "name", e["featureName"]);
-    } else if (type == "segment-updated") {
-      drop(segments, "id", e["segment"]["id"]);
-      segments.push_back(e["segment"]);
-    } else if (type == "segment-removed") {
-      drop(segments, "id", e["segmentId"]);
-    }
-  }
-  return {{"version", 2}, {"features", features}, {"segments", segments}};
-}
 
 TEST_F(FlagsSql, EveryPublishedSpecCaseAgrees) {
   int files = 0, tests = 0, variant_tests = 0;
