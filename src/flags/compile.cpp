@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -68,11 +69,14 @@ struct Compiler {
     c.warnings.push_back(fmt::format("features[{}] \"{}\": {}", fi, c.doc.features[fi].name, what));
   }
 
+  // A constraint unit; operands other than IN sets go to c.args.
   CConstraint constraint(const Constraint& k, const std::string& where, size_t fi) {
     CConstraint out;
     out.inverted = k.inverted;
     out.case_insensitive = k.case_insensitive;
-    out.field = field_ref(k.context_name);
+    out.field = field_ref(k.context_name).field;
+    out.name = name_id(k.context_name);
+    ConstraintArgs args;
     auto it = operators().find(k.op);
     out.op = it == operators().end() ? Op::unknown : it->second;
     // Single-value operators read `value` only; `values` is ignored for them, as in Unleash.
@@ -82,47 +86,98 @@ struct Compiler {
       case Op::not_in: {
         std::vector<std::string> vals;
         for (const auto& v : clean_values(k.values)) vals.push_back(k.case_insensitive ? ascii_lower(v) : v);
-        out.set.build(vals);
+        out.set = intern(vals);
         break;
       }
       case Op::str_contains:
       case Op::str_starts_with:
       case Op::str_ends_with:
-        for (const auto& v : clean_values(k.values)) out.strs.push_back(k.case_insensitive ? ascii_lower(v) : v);
+        for (const auto& v : clean_values(k.values)) args.strs.push_back(k.case_insensitive ? ascii_lower(v) : v);
         break;
       case Op::num_eq: case Op::num_gt: case Op::num_gte: case Op::num_lt: case Op::num_lte:
-        if (k.value) out.num = parse_js_number(single);
-        if (!out.num) warn(fi, fmt::format("{} {} needs a number value, has \"{}\": no match", where, k.op, single));
+        if (k.value) args.num = parse_js_number(single);
+        if (!args.num) warn(fi, fmt::format("{} {} needs a number value, has \"{}\": no match", where, k.op, single));
         break;
       case Op::date_after:
       case Op::date_before:
-        out.date_ms = parse_date_ms(single);
-        if (!out.date_ms) warn(fi, fmt::format("{} {} needs an ISO 8601 date value, has \"{}\": no match", where, k.op, single));
+        args.date_ms = parse_date_ms(single);
+        if (!args.date_ms) warn(fi, fmt::format("{} {} needs an ISO 8601 date value, has \"{}\": no match", where, k.op, single));
         break;
       case Op::semver_eq: case Op::semver_gt: case Op::semver_gte: case Op::semver_lt: case Op::semver_lte:
-        out.semver_text = std::make_shared<const std::string>(single);
-        out.semver = parse_semver(*out.semver_text);
-        if (!out.semver) warn(fi, fmt::format("{} {} needs a semantic version value, has \"{}\": no match", where, k.op, single));
+        args.semver_text = std::make_shared<const std::string>(single);
+        args.semver = parse_semver(*args.semver_text);
+        if (!args.semver) warn(fi, fmt::format("{} {} needs a semantic version value, has \"{}\": no match", where, k.op, single));
         break;
       case Op::regex: {
         RE2::Options opt;
         opt.set_log_errors(false);  // the library never prints; the warning says it
         opt.set_case_sensitive(!k.case_insensitive);
         auto re = std::make_shared<const RE2>(single, opt);
-        if (re->ok() && k.value) out.re = std::move(re);
+        if (re->ok() && k.value) args.re = std::move(re);
         else if (!k.value) warn(fi, fmt::format("{} REGEX has no \"value\": no match", where));
         else warn(fi, fmt::format("{} REGEX \"{}\" is not a valid pattern ({}): no match", where, single, re->error()));
         break;
       }
       case Op::in_cidr:
         for (const auto& v : clean_values(k.values)) {
-          if (auto n = parse_ip_or_cidr(v)) out.nets.push_back(*n);
+          if (auto n = parse_ip_or_cidr(v)) args.nets.push_back(*n);
           else warn(fi, fmt::format("{} IN_CIDR value \"{}\" is not an address or network: ignored", where, v));
         }
         break;
       case Op::unknown:
         warn(fi, fmt::format("{} operator \"{}\" is unknown: no match", where, k.op));
         break;
+    }
+    if (out.op != Op::in && out.op != Op::not_in) {
+      out.args = static_cast<uint32_t>(c.args.size());
+      c.args.push_back(std::move(args));
+    }
+    return out;
+  }
+
+  uint32_t name_id(const std::string& name) {
+    int32_t id = c.name_ids.find(name);
+    if (id < 0) {
+      id = static_cast<int32_t>(c.names.size());
+      c.names.push_back(name);
+      c.name_ids.insert(name, id);
+    }
+    return static_cast<uint32_t>(id);
+  }
+
+  void push(const CConstraint& k) {
+    c.units.emplace_back();
+    c.units.back().constraint = k;
+  }
+
+  // The values' ids in the snapshot's shared table, as a bitset over the words they span
+  // when that is at most a few words per value, else as a sorted list (ids of values first
+  // seen together are adjacent, so sets rarely need the list).
+  IdSet intern(const std::vector<std::string>& vals) {
+    std::vector<uint32_t> ids;
+    for (const auto& v : vals) {
+      int32_t id = c.values.find(v);
+      if (id < 0) {
+        id = static_cast<int32_t>(c.values.size());
+        c.values.insert(v, id);
+      }
+      ids.push_back(static_cast<uint32_t>(id));
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    IdSet out;
+    out.off = static_cast<uint32_t>(c.id_pool.size());
+    if (ids.empty()) return out;
+    const uint32_t first_word = ids.front() / 64, words = ids.back() / 64 - first_word + 1;
+    if (words <= 4 + 2 * ids.size()) {
+      out.base = first_word * 64;
+      out.n = words;
+      c.id_pool.resize(c.id_pool.size() + words, 0);
+      for (uint32_t id : ids) c.id_pool[out.off + (id - out.base) / 64] |= uint64_t{1} << ((id - out.base) % 64);
+    } else {
+      out.sorted = true;
+      out.n = static_cast<uint32_t>(ids.size());
+      c.id_pool.insert(c.id_pool.end(), ids.begin(), ids.end());
     }
     return out;
   }
@@ -170,8 +225,18 @@ struct Compiler {
     return v ? *v : NAN;
   }
 
-  CStrategy strategy(const Feature& f, const Strategy& s, size_t fi, size_t si) {
+  // The largest integer bucket (1..100) a percentage lets in; see CStrategy::threshold.
+  static uint8_t threshold(double pct) {
+    if (!(pct > 0)) return 0;  // NaN too
+    return pct >= 100 ? 100 : static_cast<uint8_t>(std::floor(pct));
+  }
+
+  // Appends the strategy's unit, then its constraints' (the strategy's, then each segment's).
+  void strategy(const Feature& f, const Strategy& s, size_t fi, size_t si) {
+    const size_t at = c.units.size();
+    c.units.emplace_back();
     CStrategy out;
+    StrategyExtra extra;
     out.disabled = s.disabled;
     const std::string where = fmt::format("strategy {} \"{}\"", si, s.name);
     static const std::map<std::string_view, Kind> kinds = {
@@ -185,42 +250,44 @@ struct Compiler {
     if (out.kind == Kind::unknown) warn(fi, where + " is unknown: never matches");
 
     for (size_t i = 0; i < s.constraints.size(); ++i)
-      out.constraints.push_back(constraint(s.constraints[i], fmt::format("{} constraint {}", where, i), fi));
+      push(constraint(s.constraints[i], fmt::format("{} constraint {}", where, i), fi));
     for (int64_t id : s.segments) {
       auto seg = segments.find(id);
       if (seg == segments.end()) {
         warn(fi, fmt::format("{} uses segment {} which does not exist: never matches", where, id));
         CConstraint never;
         never.never = true;
-        out.constraints.push_back(std::move(never));
+        push(never);
         continue;
       }
       for (size_t i = 0; i < seg->second->constraints.size(); ++i)
-        out.constraints.push_back(constraint(seg->second->constraints[i],
-                                             fmt::format("{} segment {} constraint {}", where, id, i), fi));
+        push(constraint(seg->second->constraints[i], fmt::format("{} segment {} constraint {}", where, id, i), fi));
     }
+    out.n_constraints = static_cast<uint32_t>(c.units.size() - at - 1);
 
     std::string group = param(s, "groupId");
     double pct = 100;
     switch (out.kind) {
       case Kind::user_with_id:
-        out.ids.build(split_list(param(s, "userIds")));
+        extra.ids.build(split_list(param(s, "userIds")));
         break;
       case Kind::gradual_user:
       case Kind::gradual_session:
       case Kind::gradual_random:
-        pct = out.percentage = percent(s, "percentage");
+        pct = percent(s, "percentage");
+        out.threshold = threshold(pct);
         break;
       case Kind::flexible:
-        pct = out.percentage = percent(s, "rollout");
+        pct = percent(s, "rollout");
+        out.threshold = threshold(pct);
         if (group.empty()) group = f.name;
-        set_stickiness(param(s, "stickiness"), out.stick, out.stick_field);
+        set_stickiness(param(s, "stickiness"), out.stick, extra.stick_field);
         break;
       case Kind::remote_address:
         if (has_param(s, "IPs") && !param(s, "IPs").empty())
           for (auto& ip : split_list(param(s, "IPs"))) {
-            out.ips.push_back(parse_ip_or_cidr(ip));
-            out.ip_texts.push_back(std::move(ip));
+            extra.ips.push_back(parse_ip_or_cidr(ip));
+            extra.ip_texts.push_back(std::move(ip));
           }
         break;
       case Kind::hostname: {
@@ -239,15 +306,19 @@ struct Compiler {
     // the first variant's stickiness, else the strategy's (as unleash-client-node 6).
     std::string vstick = s.variants.empty() ? std::string() : s.variants.front().stickiness;
     if (vstick.empty()) vstick = param(s, "stickiness");
-    out.variants = variants(s.variants, group.empty() ? std::string_view(f.name) : std::string_view(group), vstick);
+    extra.variants = variants(s.variants, group.empty() ? std::string_view(f.name) : std::string_view(group), vstick);
 
     bool percentage_kind = out.kind == Kind::gradual_user || out.kind == Kind::gradual_session ||
                            out.kind == Kind::gradual_random || out.kind == Kind::flexible;
-    if (percentage_kind && !(pct >= 100)) out.on_reason = Reason::split;
-    else if (out.constraints.empty() && (out.kind == Kind::standard || percentage_kind)) out.on_reason = Reason::static_;
-    else out.on_reason = Reason::targeting_match;
-    return out;
+    Reason on = Reason::targeting_match;
+    if (percentage_kind && !(pct >= 100)) on = Reason::split;
+    else if (out.n_constraints == 0 && (out.kind == Kind::standard || percentage_kind)) on = Reason::static_;
+    out.on_reason = static_cast<uint8_t>(on);
+    out.extra = static_cast<uint32_t>(c.extras.size());
+    c.extras.push_back(std::move(extra));
+    c.units[at].strategy = out;
   }
+
 };
 
 }  // namespace
@@ -291,8 +362,15 @@ Result<Snapshot> Snapshot::compile_unchecked(Document doc) {
     const Feature& f = c->doc.features[i];
     CFlag flag;
     flag.def = &f;
-    flag.enabled = f.enabled;
-    for (size_t s = 0; s < f.strategies.size(); ++s) flag.strategies.push_back(k.strategy(f, f.strategies[s], i, s));
+    flag.unit = static_cast<uint32_t>(c->units.size());
+    c->units.emplace_back();
+    CHead head;
+    head.enabled = f.enabled;
+    head.has_deps = !f.dependencies.empty();
+    head.n_strategies = static_cast<uint32_t>(f.strategies.size());
+    head.flag = static_cast<uint32_t>(i);
+    c->units.back().head = head;
+    for (size_t s = 0; s < f.strategies.size(); ++s) k.strategy(f, f.strategies[s], i, s);
     flag.variants = k.variants(f.variants, f.name, f.variants.empty() ? std::string_view() : f.variants.front().stickiness);
     for (const auto& d : f.dependencies) {
       CDependency cd;
@@ -306,6 +384,11 @@ Result<Snapshot> Snapshot::compile_unchecked(Document doc) {
     }
     c->flags.push_back(std::move(flag));
   }
+  // Evaluation finds a flag's head unit by name; the index held flag positions until now
+  // (units did not exist while dependencies were resolved).
+  NameIndex heads;
+  for (const CFlag& f : c->flags) heads.insert(f.def->name, static_cast<int32_t>(f.unit));
+  c->index = std::move(heads);
   Snapshot s;
   s.c_ = std::move(c);
   return s;

@@ -17,10 +17,10 @@ namespace {
 // is "" is absent; a property that is "" is present and "" (unleash-client-node 6 reads
 // `context[field] ?? context.properties[field]`), which matters to NUM_* ("" is 0), REGEX
 // and overrides. `found` tells the two apart.
-std::string_view resolve(const Context& ctx, const FieldRef& f, bool& found) {
+std::string_view resolve(const Context& ctx, Field field, std::string_view name, bool& found) {
   found = true;
   const std::string* v = nullptr;
-  switch (f.field) {
+  switch (field) {
     case Field::user_id: v = &ctx.user_id; break;
     case Field::session_id: v = &ctx.session_id; break;
     case Field::remote_address: v = &ctx.remote_address; break;
@@ -31,11 +31,15 @@ std::string_view resolve(const Context& ctx, const FieldRef& f, bool& found) {
   }
   if (v && !v->empty()) return *v;
   if (!ctx.properties.empty()) {
-    auto it = ctx.properties.find(std::string_view(f.name));
+    auto it = ctx.properties.find(name);
     if (it != ctx.properties.end()) return it->second;
   }
   found = false;
   return {};
+}
+
+std::string_view resolve(const Context& ctx, const FieldRef& f, bool& found) {
+  return resolve(ctx, f.field, f.name, found);
 }
 
 std::string_view resolve(const Context& ctx, const FieldRef& f) {
@@ -79,24 +83,27 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }
 
 // The operator's own answer, before `inverted`.
-bool check(const CConstraint& c, const Context& ctx) {
+bool check(const Compiled& k, const CConstraint& c, const Context& ctx) {
   bool found = false;
-  std::string_view v = resolve(ctx, c.field, found);
+  std::string_view v = resolve(ctx, c.field, k.names[c.name], found);
+  if (c.op == Op::in || c.op == Op::not_in) {
+    bool listed = false;
+    if (!v.empty()) {
+      if (c.case_insensitive) {
+        char buf[256];
+        std::string spill;
+        listed = c.set.contains(k.id_pool.data(), k.values.find(ascii_lower(v, buf, sizeof buf, spill)));
+      } else {
+        listed = c.set.contains(k.id_pool.data(), k.values.find(v));
+      }
+    }
+    return c.op == Op::in ? listed : !listed;
+  }
+  const ConstraintArgs& a = k.args[c.args];  // every other operator has its operands there
   switch (c.op) {
     case Op::in:
-    case Op::not_in: {
-      bool found = false;
-      if (!v.empty()) {
-        if (c.case_insensitive) {
-          char buf[256];
-          std::string spill;
-          found = c.set.contains(ascii_lower(v, buf, sizeof buf, spill));
-        } else {
-          found = c.set.contains(v);
-        }
-      }
-      return c.op == Op::in ? found : !found;
-    }
+    case Op::not_in:
+      return false;  // answered above
     case Op::str_contains:
     case Op::str_starts_with:
     case Op::str_ends_with: {
@@ -104,7 +111,7 @@ bool check(const CConstraint& c, const Context& ctx) {
       char buf[256];
       std::string spill;
       if (c.case_insensitive) v = ascii_lower(v, buf, sizeof buf, spill);
-      for (const auto& s : c.strs) {
+      for (const auto& s : a.strs) {
         if (c.op == Op::str_contains ? v.find(s) != std::string_view::npos
             : c.op == Op::str_starts_with ? v.substr(0, s.size()) == s
                                           : ends_with(v, s))
@@ -113,24 +120,24 @@ bool check(const CConstraint& c, const Context& ctx) {
       return false;
     }
     case Op::num_eq: case Op::num_gt: case Op::num_gte: case Op::num_lt: case Op::num_lte: {
-      if (!c.num || !found) return false;
+      if (!a.num || !found) return false;
       auto n = parse_js_number(v);  // "" is 0, as Number("")
-      return n && compare_num(c.op, *n, *c.num);
+      return n && compare_num(c.op, *n, *a.num);
     }
     case Op::date_after:
     case Op::date_before: {
       // Unleash compares the context's currentTime (now when absent), whatever contextName says.
-      if (!c.date_ms) return false;
+      if (!a.date_ms) return false;
       std::optional<int64_t> t = ctx.current_time.empty() ? now_ms() : parse_date_ms(ctx.current_time);
       if (!t) return false;
-      return c.op == Op::date_after ? *t > *c.date_ms : *t < *c.date_ms;
+      return c.op == Op::date_after ? *t > *a.date_ms : *t < *a.date_ms;
     }
     case Op::semver_eq: case Op::semver_gt: case Op::semver_gte: case Op::semver_lt: case Op::semver_lte: {
       // The context's version may not start with "v" (the constraint's may).
-      if (!c.semver || v.empty() || v.front() == 'v') return false;
+      if (!a.semver || v.empty() || v.front() == 'v') return false;
       auto s = parse_semver(v);
       if (!s) return false;
-      int r = compare(*s, *c.semver);
+      int r = compare(*s, *a.semver);
       switch (c.op) {
         case Op::semver_eq: return r == 0;
         case Op::semver_gt: return r > 0;
@@ -140,12 +147,12 @@ bool check(const CConstraint& c, const Context& ctx) {
       }
     }
     case Op::regex:
-      return c.re && found && RE2::PartialMatch(re2::StringPiece(v.data(), v.size()), *c.re);
+      return a.re && found && RE2::PartialMatch(re2::StringPiece(v.data(), v.size()), *a.re);
     case Op::in_cidr: {
-      if (v.empty() || c.nets.empty()) return false;
+      if (v.empty() || a.nets.empty()) return false;
       auto ip = parse_ip_or_cidr(v);
       if (!ip) return false;
-      for (const auto& n : c.nets) if (n.contains(*ip)) return true;
+      for (const auto& n : a.nets) if (n.contains(*ip)) return true;
       return false;
     }
     case Op::unknown:
@@ -154,55 +161,57 @@ bool check(const CConstraint& c, const Context& ctx) {
   return false;
 }
 
-bool constraints_ok(const CStrategy& s, const Context& ctx) {
-  for (const auto& c : s.constraints) {
+bool constraints_ok(const Compiled& k, const CStrategy& s, const Unit* cs, const Context& ctx) {
+  for (uint32_t i = 0; i < s.n_constraints; ++i) {
+    const CConstraint& c = cs[i].constraint;
     if (c.never) return false;
     if (c.op == Op::unknown) return false;  // unknown operators fail, inverted or not
-    if (check(c, ctx) == c.inverted) return false;
+    if (check(k, c, ctx) == c.inverted) return false;
   }
   return true;
 }
 
-// percentage > 0 && bucket <= percentage, with NaN never matching.
-bool in_rollout(double pct, uint32_t bucket) { return pct > 0 && static_cast<double>(bucket) <= pct; }
+// Bucket 1..100 within the rollout (see CStrategy::threshold).
+bool in_rollout(const CStrategy& s, uint32_t bucket) { return bucket <= s.threshold; }
 
-bool strategy_on(const CStrategy& s, const Context& ctx) {
+bool strategy_on(const Compiled& k, const CStrategy& s, const Context& ctx) {
   switch (s.kind) {
     case Kind::standard:
       return true;
     case Kind::user_with_id:
-      return !ctx.user_id.empty() && s.ids.contains(ctx.user_id);
+      return !ctx.user_id.empty() && k.extras[s.extra].ids.contains(ctx.user_id);
     case Kind::gradual_user:
-      return !ctx.user_id.empty() && in_rollout(s.percentage, bucket_of(s.prefix, ctx.user_id, 100));
+      return !ctx.user_id.empty() && in_rollout(s, bucket_of(s.prefix, ctx.user_id, 100));
     case Kind::gradual_session:
-      return !ctx.session_id.empty() && in_rollout(s.percentage, bucket_of(s.prefix, ctx.session_id, 100));
+      return !ctx.session_id.empty() && in_rollout(s, bucket_of(s.prefix, ctx.session_id, 100));
     case Kind::gradual_random:
-      return !std::isnan(s.percentage) && s.percentage >= static_cast<double>(random_u32() % 100 + 1);
+      return in_rollout(s, random_u32() % 100 + 1);
     case Kind::flexible: {
       std::string_view id;
       switch (s.stick) {
         case Stick::standard:
           id = !ctx.user_id.empty() ? std::string_view(ctx.user_id) : std::string_view(ctx.session_id);
-          if (id.empty()) return in_rollout(s.percentage, random_u32() % 100 + 1);
+          if (id.empty()) return in_rollout(s, random_u32() % 100 + 1);
           break;
         case Stick::random:
-          return in_rollout(s.percentage, random_u32() % 100 + 1);
+          return in_rollout(s, random_u32() % 100 + 1);
         case Stick::field:
-          id = resolve(ctx, s.stick_field);
+          id = resolve(ctx, k.extras[s.extra].stick_field);
           if (id.empty()) return false;
           break;
       }
-      return in_rollout(s.percentage, bucket_of(s.prefix, id, 100));
+      return in_rollout(s, bucket_of(s.prefix, id, 100));
     }
     case Kind::remote_address: {
-      if (s.ip_texts.empty() || ctx.remote_address.empty()) return false;
+      const StrategyExtra& x = k.extras[s.extra];
+      if (x.ip_texts.empty() || ctx.remote_address.empty()) return false;
       std::optional<IpNet> addr;
       bool parsed = false;
-      for (size_t i = 0; i < s.ip_texts.size(); ++i) {
-        if (s.ip_texts[i] == ctx.remote_address) return true;
-        if (!s.ips[i]) continue;
+      for (size_t i = 0; i < x.ip_texts.size(); ++i) {
+        if (x.ip_texts[i] == ctx.remote_address) return true;
+        if (!x.ips[i]) continue;
         if (!parsed) { addr = parse_ip_or_cidr(ctx.remote_address); parsed = true; }
-        if (addr && addr->prefix == (addr->v6 ? 128 : 32) && s.ips[i]->contains(*addr)) return true;
+        if (addr && addr->prefix == (addr->v6 ? 128 : 32) && x.ips[i]->contains(*addr)) return true;
       }
       return false;
     }
@@ -262,7 +271,7 @@ struct Outcome {
   const CVariant* variant = nullptr;  // a strategy variant, when asked for and selected
 };
 
-Outcome evaluate(const Compiled& c, const CFlag& f, const Context& ctx, bool want_variant);
+Outcome evaluate(const Compiled& c, const Unit* head, const Context& ctx, bool want_variant);
 
 Variant to_variant(const CVariant* v, bool feature_enabled) {
   Variant out;
@@ -275,8 +284,8 @@ Variant to_variant(const CVariant* v, bool feature_enabled) {
 }
 
 // getVariant: the strategy's variant, else the flag's, else "disabled".
-Evaluation resolve_variant(const Compiled& c, const CFlag& f, const Context& ctx) {
-  Outcome o = evaluate(c, f, ctx, true);
+Evaluation resolve_variant(const Compiled& c, const Unit* head, const Context& ctx) {
+  Outcome o = evaluate(c, head, ctx, true);
   Evaluation e;
   e.enabled = o.enabled;
   e.reason = o.reason;
@@ -285,7 +294,8 @@ Evaluation resolve_variant(const Compiled& c, const CFlag& f, const Context& ctx
     return e;
   }
   const CVariant* v = o.variant;
-  if (!v && !f.variants.list.empty()) v = select(f.variants, ctx, e.reason);
+  const CVariants& flag_variants = c.flags[head->head.flag].variants;
+  if (!v && !flag_variants.list.empty()) v = select(flag_variants, ctx, e.reason);
   e.variant = to_variant(v, true);
   return e;
 }
@@ -295,15 +305,16 @@ bool dependencies_ok(const Compiled& c, const CFlag& f, const Context& ctx) {
     if (d.parent < 0) return false;
     const CFlag& parent = c.flags[static_cast<size_t>(d.parent)];
     if (!parent.deps.empty()) return false;  // one level only, as Unleash
+    const Unit* head = &c.units[parent.unit];
     if (!d.want_enabled) {
-      if (evaluate(c, parent, ctx, false).enabled) return false;
+      if (evaluate(c, head, ctx, false).enabled) return false;
       continue;
     }
     if (d.variants.empty()) {
-      if (!evaluate(c, parent, ctx, false).enabled) return false;
+      if (!evaluate(c, head, ctx, false).enabled) return false;
       continue;
     }
-    Evaluation pv = resolve_variant(c, parent, ctx);
+    Evaluation pv = resolve_variant(c, head, ctx);
     if (!pv.enabled) return false;
     bool listed = false;
     for (const auto& name : d.variants) listed = listed || name == pv.variant.name;
@@ -312,26 +323,35 @@ bool dependencies_ok(const Compiled& c, const CFlag& f, const Context& ctx) {
   return true;
 }
 
-Outcome evaluate(const Compiled& c, const CFlag& f, const Context& ctx, bool want_variant) {
-  if (!f.enabled) return {false, Reason::disabled, nullptr};
-  if (!f.deps.empty() && !dependencies_ok(c, f, ctx)) return {false, Reason::default_, nullptr};
-  if (f.strategies.empty()) return {true, Reason::static_, nullptr};
-  for (const auto& s : f.strategies) {
+Outcome evaluate(const Compiled& c, const Unit* head, const Context& ctx, bool want_variant) {
+  const CHead& h = head->head;
+  if (!h.enabled) return {false, Reason::disabled, nullptr};
+  if (h.has_deps && !dependencies_ok(c, c.flags[h.flag], ctx)) return {false, Reason::default_, nullptr};
+  if (h.n_strategies == 0) return {true, Reason::static_, nullptr};
+  const Unit* u = head + 1;
+  for (uint32_t i = 0; i < h.n_strategies; ++i) {
+    const CStrategy& s = u->strategy;
+    const Unit* constraints = u + 1;
+    u = constraints + s.n_constraints;
     // The strategy's own test first: bucketing is arithmetic on the context, cheaper than
     // constraint lookups, and the order cannot change the answer (Unleash requires both).
-    if (s.disabled || !strategy_on(s, ctx) || !constraints_ok(s, ctx)) continue;
-    Outcome o{true, s.on_reason, nullptr};
-    if (want_variant && !s.variants.list.empty()) o.variant = select(s.variants, ctx, o.reason);
+    if (s.disabled || !strategy_on(c, s, ctx) || !constraints_ok(c, s, constraints, ctx)) continue;
+    Outcome o{true, static_cast<Reason>(s.on_reason), nullptr};
+    if (want_variant) {
+      const CVariants& vs = c.extras[s.extra].variants;
+      if (!vs.list.empty()) o.variant = select(vs, ctx, o.reason);
+    }
     return o;
   }
   return {false, Reason::default_, nullptr};
 }
 
-const CFlag* lookup(const Snapshot& s, std::string_view name) {
+// The flag's head unit, or null.
+const Unit* lookup(const Snapshot& s, std::string_view name) {
   const Compiled* c = s.compiled();
   if (!c) return nullptr;
-  int32_t i = c->index.find(name);
-  return i < 0 ? nullptr : &c->flags[static_cast<size_t>(i)];
+  int32_t at = c->index.find(name);
+  return at < 0 ? nullptr : &c->units[static_cast<size_t>(at)];
 }
 
 }  // namespace
@@ -347,9 +367,9 @@ Evaluation error_evaluation(ErrorCode code, std::string_view message) {
 
 Evaluation is_enabled(const Snapshot& s, std::string_view name, const Context& ctx) noexcept {
   try {
-    const detail::CFlag* f = detail::lookup(s, name);
+    const detail::Unit* f = detail::lookup(s, name);
     if (!f) return error_evaluation(ErrorCode::flag_not_found, "no flag of that name in the snapshot");
-    detail::Outcome o = detail::evaluate(*s.compiled(), *f, ctx, false);
+    detail::Outcome o = detail::evaluate(*s.compiled(), f, ctx, false);
     Evaluation e;
     e.enabled = o.enabled;
     e.reason = o.reason;
@@ -362,9 +382,9 @@ Evaluation is_enabled(const Snapshot& s, std::string_view name, const Context& c
 
 Evaluation variant(const Snapshot& s, std::string_view name, const Context& ctx) noexcept {
   try {
-    const detail::CFlag* f = detail::lookup(s, name);
+    const detail::Unit* f = detail::lookup(s, name);
     if (!f) return error_evaluation(ErrorCode::flag_not_found, "no flag of that name in the snapshot");
-    return detail::resolve_variant(*s.compiled(), *f, ctx);
+    return detail::resolve_variant(*s.compiled(), f, ctx);
   } catch (...) {
     return error_evaluation(ErrorCode::general, "out of memory while evaluating");
   }
