@@ -517,4 +517,56 @@ TEST(FlagsSnapshot, SharedAcrossThreadsAndCopies) {
   EXPECT_FALSE(copy.contains("g"));
 }
 
+// The compiled form interns every IN value of the snapshot once and keeps each set as a
+// bitset (or, for scattered ids, a sorted list), and keeps names of any length in its
+// tables: every shape answers exactly as the values listed.
+TEST(FlagsSnapshot, ManyFlagsLongNamesAndScatteredValueSets) {
+  std::vector<std::string> all;
+  for (int i = 0; i < 1000; ++i) all.push_back("value-" + std::to_string(i));
+  const std::string long_value(300, 'v');
+  all.push_back(long_value);
+  auto in = [](const json& values, bool ci = false) {
+    return json::array({{{"name", "default"},
+                         {"constraints", json::array({{{"contextName", "k"}, {"operator", "IN"},
+                                                       {"values", values}, {"caseInsensitive", ci}}})}}});
+  };
+  json features = json::array();
+  features.push_back({{"name", "all"}, {"enabled", true}, {"strategies", in(all)}});
+  // ids 0 and 999 only: too scattered for a bitset of that span.
+  features.push_back({{"name", "ends"}, {"enabled", true}, {"strategies", in({"value-0", "value-999"})}});
+  // A run in the middle: a bitset that does not start at id 0.
+  json mid = json::array();
+  for (int i = 640; i < 700; ++i) mid.push_back("value-" + std::to_string(i));
+  features.push_back({{"name", "mid"}, {"enabled", true}, {"strategies", in(mid)}});
+  features.push_back({{"name", "folded"}, {"enabled", true}, {"strategies", in({"Value-5", long_value}, true)}});
+  // Names of every length around the inline limit, and a few thousand of them.
+  for (size_t len : {1, 19, 20, 21, 64, 500})
+    features.push_back({{"name", std::string(len, 'n')}, {"enabled", true}});
+  for (int i = 0; i < 3000; ++i) features.push_back({{"name", "bulk.flag-" + std::to_string(i)}, {"enabled", i % 2 == 0}});
+  auto s = snapshot(features);
+  ASSERT_EQ(s.size(), 4u + 6u + 3000u);
+
+  auto with = [](const std::string& v) { return props({{"k", v}}); };
+  for (int i = 0; i < 1000; i += 37) EXPECT_TRUE(on(s, with("value-" + std::to_string(i)), "all")) << i;
+  EXPECT_TRUE(on(s, with(long_value), "all"));
+  EXPECT_FALSE(on(s, with(long_value + "v"), "all"));
+  EXPECT_FALSE(on(s, with("value-1000"), "all"));
+  EXPECT_TRUE(on(s, with("value-0"), "ends"));
+  EXPECT_TRUE(on(s, with("value-999"), "ends"));
+  for (const char* v : {"value-1", "value-500", "value-998", "value-1000", "other"}) EXPECT_FALSE(on(s, with(v), "ends")) << v;
+  for (int i = 600; i < 760; ++i) EXPECT_EQ(on(s, with("value-" + std::to_string(i)), "mid"), i >= 640 && i < 700) << i;
+  EXPECT_TRUE(on(s, with("VALUE-5"), "folded"));
+  EXPECT_TRUE(on(s, with(std::string(300, 'V')), "folded"));
+  EXPECT_TRUE(on(s, with("value-5"), "folded"));
+  EXPECT_FALSE(on(s, with("VALUE-5"), "all"));  // only the caseInsensitive set folds
+
+  for (size_t len : {1, 19, 20, 21, 64, 500}) {
+    EXPECT_TRUE(on(s, {}, std::string(len, 'n'))) << len;
+    EXPECT_FALSE(s.contains(std::string(len, 'm'))) << len;                      // same length, other bytes
+    EXPECT_FALSE(s.contains(std::string(len, 'n') + "x")) << len;                // one byte longer
+  }
+  for (int i = 0; i < 3000; i += 7) EXPECT_EQ(on(s, {}, "bulk.flag-" + std::to_string(i)), i % 2 == 0) << i;
+  EXPECT_EQ(flags::is_enabled(s, "bulk.flag-3000", {}).error_code, flags::ErrorCode::flag_not_found);
+}
+
 }  // namespace

@@ -30,7 +30,15 @@ std::string_view resolve(const Context& ctx, Field field, std::string_view name,
     case Field::property: break;
   }
   if (v && !v->empty()) return *v;
-  if (!ctx.properties.empty()) {
+  if (ctx.properties.size() <= 4) {
+    // A context has few properties: equality tests (length first, bytes inline) beat the
+    // tree's two three-way comparisons through memcmp.
+    const auto* want = reinterpret_cast<const unsigned char*>(name.data());
+    for (const auto& [key, value] : ctx.properties)
+      if (key.size() == name.size() &&
+          table_bytes::same(reinterpret_cast<const unsigned char*>(key.data()), want, name.size()))
+        return value;
+  } else {
     auto it = ctx.properties.find(name);
     if (it != ctx.properties.end()) return it->second;
   }
@@ -65,6 +73,13 @@ uint32_t bucket_of(const Murmur3& prefix, std::string_view value, uint32_t modul
   Murmur3 m = prefix;
   m.update(value);
   return m.finish() % modulo + 1;
+}
+
+// A rollout bucket, 1..100: the constant divisor compiles to a multiply, not a division.
+inline uint32_t rollout_bucket(const Murmur3& prefix, std::string_view value) {
+  Murmur3 m = prefix;
+  m.update(value);
+  return m.finish() % 100 + 1;
 }
 
 bool compare_num(Op op, double a, double b) {
@@ -181,9 +196,9 @@ bool strategy_on(const Compiled& k, const CStrategy& s, const Context& ctx) {
     case Kind::user_with_id:
       return !ctx.user_id.empty() && k.extras[s.extra].ids.contains(ctx.user_id);
     case Kind::gradual_user:
-      return !ctx.user_id.empty() && in_rollout(s, bucket_of(s.prefix, ctx.user_id, 100));
+      return !ctx.user_id.empty() && in_rollout(s, rollout_bucket(s.prefix, ctx.user_id));
     case Kind::gradual_session:
-      return !ctx.session_id.empty() && in_rollout(s, bucket_of(s.prefix, ctx.session_id, 100));
+      return !ctx.session_id.empty() && in_rollout(s, rollout_bucket(s.prefix, ctx.session_id));
     case Kind::gradual_random:
       return in_rollout(s, random_u32() % 100 + 1);
     case Kind::flexible: {
@@ -200,7 +215,7 @@ bool strategy_on(const Compiled& k, const CStrategy& s, const Context& ctx) {
           if (id.empty()) return false;
           break;
       }
-      return in_rollout(s, bucket_of(s.prefix, id, 100));
+      return in_rollout(s, rollout_bucket(s.prefix, id));
     }
     case Kind::remote_address: {
       const StrategyExtra& x = k.extras[s.extra];

@@ -330,93 +330,39 @@ std::vector<std::string> split_list(std::string_view s) {
   }
 }
 
-namespace {
-
-uint64_t load64(const unsigned char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
-uint64_t load32(const unsigned char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-// 64x64 -> 128 multiply, folded: the mixing step of wyhash.
-uint64_t fold(uint64_t a, uint64_t b) {
-  __uint128_t r = static_cast<__uint128_t>(a) * b;
-  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
-}
-// Equality of n bytes without a call into libc: keys here are short (names, ids).
-bool same_bytes(const unsigned char* a, const unsigned char* b, size_t n) {
-  if (n >= 8) {
-    for (size_t i = 0; i + 8 < n; i += 8)
-      if (load64(a + i) != load64(b + i)) return false;
-    return load64(a + n - 8) == load64(b + n - 8);
-  }
-  if (n >= 4) return load32(a) == load32(b) && load32(a + n - 4) == load32(b + n - 4);
-  for (size_t i = 0; i < n; ++i)
-    if (a[i] != b[i]) return false;
-  return true;
-}
-constexpr uint64_t kP0 = 0xa0761d6478bd642full, kP1 = 0xe7037ed1a0b428dbull, kP2 = 0x8ebc6af09c88c6e3ull;
-
-}  // namespace
-
-uint32_t table_hash(std::string_view s) {
-  auto p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size();
-  uint64_t seed = kP0 ^ n, a = 0, b = 0;
-  if (n <= 16) {
-    if (n >= 8) { a = load64(p); b = load64(p + n - 8); }
-    else if (n >= 4) { a = load32(p); b = load32(p + n - 4); }
-    else if (n > 0) { a = uint64_t{p[0]} << 16 | uint64_t{p[n >> 1]} << 8 | p[n - 1]; }
-  } else {
-    size_t i = n;
-    for (; i > 16; i -= 16, p += 16) seed = fold(load64(p) ^ kP1, load64(p + 8) ^ seed);
-    a = load64(p + i - 16);
-    b = load64(p + i - 8);
-  }
-  return static_cast<uint32_t>(fold(a ^ kP1, b ^ seed ^ kP2));
-}
-
 void StringTable::grow() {
   std::vector<Slot> old = std::move(slots_);
   slots_.assign(old.empty() ? 8 : old.size() * 2, Slot{});
   size_t mask = slots_.size() - 1;
   for (const auto& s : old) {
-    if (s.off == kEmpty) continue;
+    if (s.len == kEmpty) continue;
     size_t at = s.hash & mask;
-    while (slots_[at].off != kEmpty) at = (at + 1) & mask;
+    while (slots_[at].len != kEmpty) at = (at + 1) & mask;
     slots_[at] = s;
   }
 }
 
 bool StringTable::insert(std::string_view key, int32_t value) {
-  if (value < 0 || key.size() > 0x7fffffff || find(key) >= 0) return false;
+  if (value < 0 || key.size() >= kEmpty || find(key) >= 0) return false;
   if ((count_ + 1) * 2 > slots_.size()) grow();
-  uint32_t h = table_hash(key);
+  Slot slot;
+  slot.hash = table_hash(key);
+  slot.len = static_cast<uint32_t>(key.size());
+  slot.value = value;
+  if (key.size() <= kInline) {
+    std::memcpy(slot.key, key.data(), key.size());
+  } else {
+    const uint32_t off = static_cast<uint32_t>(arena_.size());
+    std::memcpy(slot.key, &off, 4);
+    arena_.insert(arena_.end(), key.begin(), key.end());
+  }
   size_t mask = slots_.size() - 1;
-  size_t at = h & mask;
-  while (slots_[at].off != kEmpty) at = (at + 1) & mask;
-  slots_[at] = Slot{h, static_cast<uint32_t>(arena_.size())};
-  const uint32_t len = static_cast<uint32_t>(key.size());
-  const char* v = reinterpret_cast<const char*>(&value);
-  const char* l = reinterpret_cast<const char*>(&len);
-  arena_.insert(arena_.end(), v, v + 4);
-  arena_.insert(arena_.end(), l, l + 4);
-  arena_.insert(arena_.end(), key.begin(), key.end());
+  size_t at = slot.hash & mask;
+  while (slots_[at].len != kEmpty) at = (at + 1) & mask;
+  slots_[at] = slot;
   ++count_;
   return true;
 }
 
-int32_t StringTable::find(std::string_view key) const {
-  if (count_ == 0) return -1;
-  uint32_t h = table_hash(key);
-  size_t mask = slots_.size() - 1;
-  for (size_t at = h & mask;; at = (at + 1) & mask) {
-    const Slot& s = slots_[at];
-    if (s.off == kEmpty) return -1;
-    if (s.hash != h) continue;
-    const auto* e = reinterpret_cast<const unsigned char*>(arena_.data()) + s.off;
-    if (load32(e + 4) == key.size() && same_bytes(e + 8, reinterpret_cast<const unsigned char*>(key.data()), key.size())) {
-      int32_t value;
-      std::memcpy(&value, e, 4);
-      return value;
-    }
-  }
-}
 
 }  // namespace belay::flags::detail

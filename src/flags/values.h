@@ -84,9 +84,10 @@ std::string_view ascii_lower(std::string_view s, char* buf, size_t cap, std::str
 // Split "a, b ,c" on commas with surrounding whitespace, as Unleash's /\s*,\s*/.
 std::vector<std::string> split_list(std::string_view s);
 
-// An open-addressed table of strings -> int32, for the flag index and constraint value
-// sets. Slots are 8 bytes (hash, offset) so a 50-value IN set is 1 KB; the arena holds
-// value, length and bytes of each key, read only on a hash match.
+// An open-addressed table of strings -> int32, for the flag index, the interned IN values
+// and small sets. A slot is 32 bytes and holds a key of up to 20 bytes itself (longer ones
+// sit in an arena), so a lookup that hits reads one cache line: evaluation does two per
+// call, and a second dependent load was most of their cost.
 class StringTable {
  public:
   bool insert(std::string_view key, int32_t value);  // false when the key is already there
@@ -96,7 +97,19 @@ class StringTable {
 
  private:
   static constexpr uint32_t kEmpty = 0xffffffffu;
-  struct Slot { uint32_t hash = 0, off = kEmpty; };
+  static constexpr size_t kInline = 20;
+  struct alignas(32) Slot {
+    uint32_t hash = 0;
+    uint32_t len = kEmpty;             // kEmpty: a free slot
+    int32_t value = 0;
+    char key[kInline] = {};            // the key, or (longer) its offset in arena_
+  };
+  const char* key_of(const Slot& s) const {
+    if (s.len <= kInline) return s.key;
+    uint32_t off;
+    std::memcpy(&off, s.key, 4);
+    return arena_.data() + off;
+  }
   void grow();
   std::vector<char> arena_;
   std::vector<Slot> slots_;  // size is a power of two, at most half full
@@ -118,7 +131,61 @@ class StringSet {
 
 using NameIndex = StringTable;
 
-// A fast 32-bit hash for the tables (not the bucketing hash: that is MurmurHash3).
-uint32_t table_hash(std::string_view s);
+// A fast 32-bit hash for the tables (not the bucketing hash: that is MurmurHash3). Inline,
+// with find(), because every evaluation does two lookups (flag name, IN value).
+namespace table_bytes {
+inline uint64_t load64(const unsigned char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+inline uint64_t load32(const unsigned char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+// 64x64 -> 128 multiply, folded: the mixing step of wyhash.
+inline uint64_t fold(uint64_t a, uint64_t b) {
+  __uint128_t r = static_cast<__uint128_t>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+// Equality of n bytes without a call into libc: keys here are short (names, ids).
+inline bool same(const unsigned char* a, const unsigned char* b, size_t n) {
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8)
+      if (load64(a + i) != load64(b + i)) return false;
+    return load64(a + n - 8) == load64(b + n - 8);
+  }
+  if (n >= 4) return load32(a) == load32(b) && load32(a + n - 4) == load32(b + n - 4);
+  for (size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+constexpr uint64_t kP0 = 0xa0761d6478bd642full, kP1 = 0xe7037ed1a0b428dbull, kP2 = 0x8ebc6af09c88c6e3ull;
+}  // namespace table_bytes
+
+inline uint32_t table_hash(std::string_view s) {
+  using namespace table_bytes;
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  uint64_t seed = kP0 ^ n, a = 0, b = 0;
+  if (n <= 16) {
+    if (n >= 8) { a = load64(p); b = load64(p + n - 8); }
+    else if (n >= 4) { a = load32(p); b = load32(p + n - 4); }
+    else if (n > 0) { a = uint64_t{p[0]} << 16 | uint64_t{p[n >> 1]} << 8 | p[n - 1]; }
+  } else {
+    size_t i = n;
+    for (; i > 16; i -= 16, p += 16) seed = fold(load64(p) ^ kP1, load64(p + 8) ^ seed);
+    a = load64(p + i - 16);
+    b = load64(p + i - 8);
+  }
+  return static_cast<uint32_t>(fold(a ^ kP1, b ^ seed ^ kP2));
+}
+
+inline int32_t StringTable::find(std::string_view key) const {
+  if (count_ == 0) return -1;
+  const uint32_t h = table_hash(key);
+  const size_t mask = slots_.size() - 1;
+  for (size_t at = h & mask;; at = (at + 1) & mask) {
+    const Slot& s = slots_[at];
+    if (s.len == kEmpty) return -1;
+    if (s.hash == h && s.len == key.size() &&
+        table_bytes::same(reinterpret_cast<const unsigned char*>(key_of(s)),
+                          reinterpret_cast<const unsigned char*>(key.data()), key.size()))
+      return s.value;
+  }
+}
 
 }  // namespace belay::flags::detail
