@@ -70,16 +70,12 @@ uint32_t random_u32() {
 }
 
 uint32_t bucket_of(const Murmur3& prefix, std::string_view value, uint32_t modulo) {
-  Murmur3 m = prefix;
-  m.update(value);
-  return m.finish() % modulo + 1;
+  return prefix.finish_with(value) % modulo + 1;
 }
 
 // A rollout bucket, 1..100: the constant divisor compiles to a multiply, not a division.
 inline uint32_t rollout_bucket(const Murmur3& prefix, std::string_view value) {
-  Murmur3 m = prefix;
-  m.update(value);
-  return m.finish() % 100 + 1;
+  return prefix.finish_with(value) % 100 + 1;
 }
 
 bool compare_num(Op op, double a, double b) {

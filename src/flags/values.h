@@ -30,18 +30,46 @@ class Murmur3 {
       mix(uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
     while (n != 0) { tail_ |= uint32_t{*p++} << (8 * tail_n_++); --n; }
   }
+  // finish() of a copy updated with `bytes`, joining the pending tail with whole loads
+  // instead of a byte at a time: what every rollout and variant bucket computes.
+  uint32_t finish_with(std::string_view bytes) const {
+    auto p = reinterpret_cast<const unsigned char*>(bytes.data());
+    size_t n = bytes.size();
+    uint32_t h = h_, tail = tail_, tail_n = tail_n_;
+    const uint32_t len = len_ + static_cast<uint32_t>(n);
+    if (tail_n != 0 && n >= 4 - tail_n) {
+      const uint32_t need = 4 - tail_n;
+      uint32_t w = p[0];
+      if (need > 1) w |= uint32_t{p[1]} << 8;
+      if (need > 2) w |= uint32_t{p[2]} << 16;
+      h = mix(h, tail | w << (8 * tail_n));
+      p += need;
+      n -= need;
+      tail = 0;
+      tail_n = 0;
+    }
+    for (; n >= 4; p += 4, n -= 4)  // little-endian blocks; one load on x86
+      h = mix(h, uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
+    while (n != 0) { tail |= uint32_t{*p++} << (8 * tail_n++); --n; }
+    if (tail_n != 0) h ^= scramble(tail);
+    return fmix(h ^ len);
+  }
+
   uint32_t finish() const {
     uint32_t h = h_;
     if (tail_n_ != 0) h ^= scramble(tail_);
-    h ^= len_;
-    h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13; h *= 0xc2b2ae35u; h ^= h >> 16;
-    return h;
+    return fmix(h ^ len_);
   }
 
  private:
   static uint32_t rotl(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
   static uint32_t scramble(uint32_t k) { k *= 0xcc9e2d51u; k = rotl(k, 15); return k * 0x1b873593u; }
-  void mix(uint32_t k) { h_ ^= scramble(k); h_ = rotl(h_, 13); h_ = h_ * 5 + 0xe6546b64u; }
+  static uint32_t mix(uint32_t h, uint32_t k) { h ^= scramble(k); h = rotl(h, 13); return h * 5 + 0xe6546b64u; }
+  static uint32_t fmix(uint32_t h) {
+    h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13; h *= 0xc2b2ae35u; h ^= h >> 16;
+    return h;
+  }
+  void mix(uint32_t k) { h_ = mix(h_, k); }
   uint32_t h_;
   uint32_t tail_ = 0, tail_n_ = 0, len_ = 0;
 };
