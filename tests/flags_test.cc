@@ -79,6 +79,21 @@ TEST(FlagsMurmur, KnownUnleashBuckets) {
   EXPECT_EQ(flags::variant_bucket("g", "u", 1000), flags::murmur3_32("g:u", 86028157) % 1000 + 1);
 }
 
+// Buckets hash "groupId:" once and join each value to its pending bytes; every split of
+// the stream (0-3 bytes pending, values shorter and longer than a block) must hash as the
+// whole string does.
+TEST(FlagsMurmur, SplitStreamsHashAsOneString) {
+  const std::string bytes = "gr\xc3\xb8up-\x01\xff:abcdefghijklmnopq";
+  for (size_t g = 0; g <= 9; ++g)
+    for (size_t v = 0; v <= 17; ++v) {
+      const std::string group = bytes.substr(0, g), value = bytes.substr(bytes.size() - v);
+      const std::string whole = group + ":" + value;
+      EXPECT_EQ(flags::strategy_bucket(group, value), flags::murmur3_32(whole, 0) % 100 + 1) << g << " " << v;
+      EXPECT_EQ(flags::variant_bucket(group, value, 0x7fffffff),
+                flags::murmur3_32(whole, flags::kVariantSeed) % 0x7fffffffu + 1) << g << " " << v;
+    }
+}
+
 TEST(FlagsMurmur, BucketsAreUniformEnough) {
   int in10 = 0;
   for (int i = 0; i < 100000; ++i) in10 += flags::strategy_bucket("grp", std::to_string(i)) <= 10;

@@ -439,17 +439,14 @@ nlohmann::json to_json(const Evaluation& e) {
 }
 
 uint32_t murmur3_32(std::string_view bytes, uint32_t seed) {
-  detail::Murmur3 m(seed);
-  m.update(bytes);
-  return m.finish();
+  return detail::Murmur3(seed).finish_with(bytes);
 }
 
 uint32_t strategy_bucket(std::string_view group_id, std::string_view value) {
   detail::Murmur3 m(0);
   m.update(group_id);
   m.update(":");
-  m.update(value);
-  return m.finish() % 100 + 1;
+  return m.finish_with(value) % 100 + 1;  // as evaluation computes it
 }
 
 uint32_t variant_bucket(std::string_view group_id, std::string_view value, int total_weight) {
@@ -457,8 +454,7 @@ uint32_t variant_bucket(std::string_view group_id, std::string_view value, int t
   detail::Murmur3 m(kVariantSeed);
   m.update(group_id);
   m.update(":");
-  m.update(value);
-  return m.finish() % static_cast<uint32_t>(total_weight) + 1;
+  return m.finish_with(value) % static_cast<uint32_t>(total_weight) + 1;
 }
 
 }  // namespace belay::flags

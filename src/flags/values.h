@@ -26,42 +26,46 @@ class Murmur3 {
       --n;
       if (++tail_n_ == 4) { mix(tail_); tail_ = 0; tail_n_ = 0; }
     }
-    for (; n >= 4; p += 4, n -= 4)
-      mix(uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
+    for (; n >= 4; p += 4, n -= 4) mix(load32(p));
     while (n != 0) { tail_ |= uint32_t{*p++} << (8 * tail_n_++); --n; }
   }
-  // finish() of a copy updated with `bytes`, joining the pending tail with whole loads
-  // instead of a byte at a time: what every rollout and variant bucket computes.
+  // finish() of a copy updated with `bytes`: what every rollout and variant bucket
+  // computes. The stream is the pending tail then `bytes`, so block i > 0 starts at byte
+  // 4i - pending of `bytes` and is one unaligned load; only block 0 joins the two.
   uint32_t finish_with(std::string_view bytes) const {
     auto p = reinterpret_cast<const unsigned char*>(bytes.data());
-    size_t n = bytes.size();
-    uint32_t h = h_, tail = tail_, tail_n = tail_n_;
-    const uint32_t len = len_ + static_cast<uint32_t>(n);
-    if (tail_n != 0 && n >= 4 - tail_n) {
-      const uint32_t need = 4 - tail_n;
-      uint32_t w = p[0];
-      if (need > 1) w |= uint32_t{p[1]} << 8;
-      if (need > 2) w |= uint32_t{p[2]} << 16;
-      h = mix(h, tail | w << (8 * tail_n));
-      p += need;
-      n -= need;
-      tail = 0;
-      tail_n = 0;
+    const size_t n = bytes.size(), t = tail_n_, total = t + n, blocks = total / 4;
+    uint32_t h = h_, k = tail_;
+    if (blocks != 0) {
+      size_t i = 0;
+      if (t != 0) {  // n >= 4 - t here; bytes past the block shift out of the word
+        const size_t need = 4 - t;
+        const uint32_t w = n >= 4 ? load32(p)
+                                  : uint32_t{p[0]} | (need > 1 ? uint32_t{p[1]} << 8 : 0) | (need > 2 ? uint32_t{p[2]} << 16 : 0);
+        h = mix(h, k | w << (8 * t));
+        i = 1;
+      }
+      for (; i < blocks; ++i) h = mix(h, load32(p + (4 * i - t)));
+      const unsigned char* e = p + (4 * blocks - t);
+      k = 0;
+      switch (total & 3) {
+        case 3: k |= uint32_t{e[2]} << 16; [[fallthrough]];
+        case 2: k |= uint32_t{e[1]} << 8; [[fallthrough]];
+        case 1: k |= e[0];
+      }
+    } else {
+      for (size_t j = 0; j < n; ++j) k |= uint32_t{p[j]} << (8 * (t + j));
     }
-    for (; n >= 4; p += 4, n -= 4)  // little-endian blocks; one load on x86
-      h = mix(h, uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
-    while (n != 0) { tail |= uint32_t{*p++} << (8 * tail_n++); --n; }
-    if (tail_n != 0) h ^= scramble(tail);
-    return fmix(h ^ len);
+    if ((total & 3) != 0) h ^= scramble(k);
+    return fmix(h ^ (len_ + static_cast<uint32_t>(n)));
   }
 
-  uint32_t finish() const {
-    uint32_t h = h_;
-    if (tail_n_ != 0) h ^= scramble(tail_);
-    return fmix(h ^ len_);
-  }
+  uint32_t finish() const { return finish_with({}); }
 
  private:
+  static uint32_t load32(const unsigned char* p) {  // little-endian whatever the host; one load on x86
+    return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+  }
   static uint32_t rotl(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
   static uint32_t scramble(uint32_t k) { k *= 0xcc9e2d51u; k = rotl(k, 15); return k * 0x1b873593u; }
   static uint32_t mix(uint32_t h, uint32_t k) { h ^= scramble(k); h = rotl(h, 13); return h * 5 + 0xe6546b64u; }
