@@ -333,7 +333,7 @@ std::vector<std::string> split_list(std::string_view s) {
 void StringTable::grow() {
   std::vector<Slot> old = std::move(slots_);
   slots_.assign(old.empty() ? 8 : old.size() * 2, Slot{});
-  size_t mask = slots_.size() - 1;
+  const size_t mask = mask_ = slots_.size() - 1;
   for (const auto& s : old) {
     if (s.len == kEmpty) continue;
     size_t at = s.hash & mask;

@@ -32,7 +32,7 @@ class Murmur3 {
   // finish() of a copy updated with `bytes`: what every rollout and variant bucket
   // computes. The stream is the pending tail then `bytes`, so block i > 0 starts at byte
   // 4i - pending of `bytes` and is one unaligned load; only block 0 joins the two.
-  uint32_t finish_with(std::string_view bytes) const {
+  [[gnu::always_inline]] uint32_t finish_with(std::string_view bytes) const {
     auto p = reinterpret_cast<const unsigned char*>(bytes.data());
     const size_t n = bytes.size(), t = tail_n_, total = t + n, blocks = total / 4;
     uint32_t h = h_, k = tail_;
@@ -145,6 +145,7 @@ class StringTable {
   void grow();
   std::vector<char> arena_;
   std::vector<Slot> slots_;  // size is a power of two, at most half full
+  size_t mask_ = 0;          // slots_.size() - 1; 0 while there are none
   size_t count_ = 0;
 };
 
@@ -206,12 +207,12 @@ inline uint32_t table_hash(std::string_view s) {
   return static_cast<uint32_t>(fold(a ^ kP1, b ^ seed ^ kP2));
 }
 
-inline int32_t StringTable::find(std::string_view key) const {
-  if (count_ == 0) return -1;
+[[gnu::always_inline]] inline int32_t StringTable::find(std::string_view key) const {
+  if (mask_ == 0) return -1;  // no slots yet
   const uint32_t h = table_hash(key);
-  const size_t mask = slots_.size() - 1;
-  for (size_t at = h & mask;; at = (at + 1) & mask) {
-    const Slot& s = slots_[at];
+  const Slot* slots = slots_.data();
+  for (size_t at = h & mask_;; at = (at + 1) & mask_) {
+    const Slot& s = slots[at];
     if (s.len == kEmpty) return -1;
     if (s.hash == h && s.len == key.size() &&
         table_bytes::same(reinterpret_cast<const unsigned char*>(key_of(s)),
