@@ -187,6 +187,7 @@ Background spawn_belay(const std::vector<std::string>& args, const std::filesyst
   proc::Options o;
   o.cwd = cwd.string();
   o.unset = {"DATABASE_URL"};
+  o.die_with_parent = true;  // a test run killed midway leaves no server or runner behind
   auto r = proc::spawn(argv, o, b.out.string(), b.err.string());
   if (!r.ok()) ADD_FAILURE() << r.error().render();
   else b.pid = *r;

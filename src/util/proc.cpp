@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,12 +36,14 @@ std::vector<std::string> child_env(const Options& opt) {
 
 // In the child after fork: only async-signal-safe calls until exec.
 [[noreturn]] void exec_child(const std::vector<std::string>& argv, const Options& opt,
-                             std::vector<std::string>& env) {
+                             std::vector<std::string>& env, pid_t parent) {
   if (!opt.cwd.empty() && ::chdir(opt.cwd.c_str()) != 0) _exit(126);
   if (opt.uid) {
     gid_t g = opt.gid.value_or(0);
     if (::setgroups(0, nullptr) != 0 || ::setgid(g) != 0 || ::setuid(*opt.uid) != 0) _exit(126);
   }
+  // After the user switch, which clears it; the parent may already be gone by now.
+  if (opt.die_with_parent && (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent)) _exit(126);
   std::vector<char*> args, envp;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -68,13 +71,14 @@ Result<Outcome> run(const std::vector<std::string>& argv, const Options& opt) {
   if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC))
     return Error::failure(fmt::format("pipe: {}", std::strerror(errno)));
   auto env = child_env(opt);
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return Error::failure(fmt::format("fork: {}", std::strerror(errno)));
   if (pid == 0) {
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
-    exec_child(argv, opt, env);
+    exec_child(argv, opt, env, parent);
   }
   ::close(in[0]);
   ::close(out[1]);
@@ -128,6 +132,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const Options& opt,
                     const std::string& out_file, const std::string& err_file) {
   if (argv.empty()) return Error::failure("spawn: empty command");
   auto env = child_env(opt);
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return Error::failure(fmt::format("fork: {}", std::strerror(errno)));
   if (pid == 0) {
@@ -138,7 +143,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const Options& opt,
     ::dup2(nul, 0);
     ::dup2(o, 1);
     ::dup2(e, 2);
-    exec_child(argv, opt, env);
+    exec_child(argv, opt, env, parent);
   }
   return pid;
 }

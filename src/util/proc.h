@@ -19,6 +19,9 @@ struct Options {
   std::vector<std::string> env;      // "KEY=VALUE" added/overridden
   std::vector<std::string> unset;    // variable names removed from the environment
   std::string stdin_data;            // written to the child's stdin, then closed
+  // SIGTERM the child when the thread that started it dies, however it dies (tests use
+  // this so a killed test run leaves no `belay serve` behind). Linux only.
+  bool die_with_parent = false;
 };
 
 struct Outcome {
