@@ -596,6 +596,9 @@ TEST(Serve, AdminApi) {
   EXPECT_TRUE(toggle_on(c, fx.frontend, "docs.canvas-mode"));
   EXPECT_EQ(c.Put("/api/admin/flags/docs.canvas-mode/overrides/acme", h, R"({"enabled": "no"})", "application/json")->status, 400);
   EXPECT_EQ(c.Delete("/api/admin/flags/docs.canvas-mode/overrides/acme", h)->status, 200);
+  auto gone = c.Delete("/api/admin/flags/docs.canvas-mode/overrides/acme", h);  // nothing left to remove
+  EXPECT_EQ(gone->status, 404) << gone->body;
+  EXPECT_EQ(parse(gone->body)["error"], "not_found") << gone->body;
   EXPECT_GE(within(1000, [&] {
     return c.Get("/api/frontend/features/docs.canvas-mode?properties[workspace]=acme", auth(fx.frontend))->status == 200;
   }), 0);

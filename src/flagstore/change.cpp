@@ -108,7 +108,7 @@ Status set_override(pg::Conn& conn, std::string_view name, std::string_view envi
       BELAY_ASSIGN(auto r, conn.query("delete from belay.flag_workspace_overrides where flag = $1 and environment = $2 "
                                       "and workspace = $3 returning 1", {n, env, w}));
       if (r.size() == 0)
-        return Error::failure(fmt::format("flag \"{}\" has no override for workspace \"{}\" in {}", n, w, env));
+        return Error::not_found(fmt::format("flag \"{}\" has no override for workspace \"{}\" in {}", n, w, env));
       return ok_status();
     }
     BELAY_TRY(conn.query("insert into belay.flag_workspace_overrides (flag, environment, workspace, enabled) "

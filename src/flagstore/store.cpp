@@ -61,7 +61,7 @@ Status ensure_environment(pg::Conn& conn, std::string_view environment) {
 Status require_flag(pg::Conn& conn, std::string_view name) {
   BELAY_ASSIGN(auto r, conn.query("select 1 from belay.flags where name = $1", {std::string(name)}));
   if (r.size() == 0)
-    return std::move(Error::failure(fmt::format("no flag named \"{}\"", name)).with_object(std::string(name)))
+    return std::move(Error::not_found(fmt::format("no flag named \"{}\"", name)).with_object(std::string(name)))
         .with_next("list the flags with `belay flags list`");
   return ok_status();
 }
@@ -99,7 +99,7 @@ Result<Loaded> load(pg::Conn& conn, std::string_view environment) {
   BELAY_ASSIGN(auto r, conn.query("select document::text, revision from belay.flag_snapshots where environment = $1",
                                   {std::string(environment)}));
   if (r.size() == 0)
-    return std::move(Error::failure(fmt::format("no flag environment named \"{}\"", environment))
+    return std::move(Error::not_found(fmt::format("no flag environment named \"{}\"", environment))
                          .with_object(std::string(environment)))
         .with_next("create flags in it with `belay flags create NAME --environment ENV`");
   Loaded out;
@@ -148,7 +148,7 @@ Status revoke_token(pg::Conn& conn, std::string_view name, const Change& who) {
   return detail::in_transaction(conn, who, [&]() -> Status {
     BELAY_ASSIGN(auto r, conn.query("update belay.flag_tokens set revoked_at = now() "
                                     "where name = $1 and revoked_at is null returning 1", {std::string(name)}));
-    if (r.size() == 0) return Error::failure(fmt::format("no active token named \"{}\"", name));
+    if (r.size() == 0) return Error::not_found(fmt::format("no active token named \"{}\"", name));
     return ok_status();
   });
 }

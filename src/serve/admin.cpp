@@ -19,14 +19,12 @@ Response json_response(int status, const json& j) {
   return r;
 }
 
-// flagstore reports an unknown flag as a failure whose message starts "no ..." (its
-// errors carry no separate not-found code).
 Response store_error(const Error& e, pg::Conn* c) {
   if (!c || !c->ok() || e.sqlstate.starts_with("08"))
     return error_response(503, "database_unreachable", e.message + " (the change was not confirmed; retry)");
   std::string msg = e.message;
   if (!e.hint.empty()) msg += " (hint: " + e.hint + ")";
-  if (e.code == ExitCode::failure && e.message.starts_with("no ")) return error_response(404, "not_found", msg);
+  if (e.missing) return error_response(404, "not_found", msg);
   if (e.code == ExitCode::usage) return error_response(400, "invalid", msg);
   if (e.code == ExitCode::refused) return error_response(409, "conflict", msg);
   if (e.sqlstate.starts_with("23") || e.sqlstate.starts_with("22")) return error_response(400, "invalid", msg);

@@ -29,6 +29,7 @@ struct Error {
   std::string detail;      // server DETAIL or extra explanation
   std::string hint;        // server HINT
   std::string next;        // what the user should do next
+  bool missing = false;    // the thing asked for does not exist (an API answers 404)
 
   Error() = default;
   Error(ExitCode c, std::string msg) : code(c), message(std::move(msg)) {}
@@ -36,6 +37,12 @@ struct Error {
   static Error usage(std::string msg) { return Error{ExitCode::usage, std::move(msg)}; }
   static Error failure(std::string msg) { return Error{ExitCode::failure, std::move(msg)}; }
   static Error refused(std::string msg) { return Error{ExitCode::refused, std::move(msg)}; }
+  // A failure that names something absent: a flag, an environment, a token, an override.
+  static Error not_found(std::string msg) {
+    Error e{ExitCode::failure, std::move(msg)};
+    e.missing = true;
+    return e;
+  }
 
   Error&& with_file(std::string f, int l = 0, int c = 0) && {
     file = std::move(f); line = l; column = c; return std::move(*this);
