@@ -13,16 +13,16 @@ namespace belay::flags {
 namespace detail {
 namespace {
 
-// What resolveContextValue gives: the field, else properties[name]. A standard field that
-// is "" is absent; a property that is "" is present and "" (unleash-client-node 6 reads
-// `context[field] ?? context.properties[field]`), which matters to NUM_* ("" is 0), REGEX
-// and overrides. `found` tells the two apart.
 // The hot path (name lookup, rollout, IN/NOT_IN) is forced inline into is_enabled and
 // variant, and the rarely taken operators and strategies are kept out of line: an eighth
 // fewer instructions per evaluation than leaving it to the compiler (bench/flags_bench).
 #define BELAY_HOT [[gnu::always_inline]] inline
 #define BELAY_COLD [[gnu::noinline]]
 
+// What resolveContextValue gives: the field, else properties[name]. A standard field that
+// is "" is absent; a property that is "" is present and "" (unleash-client-node 6 reads
+// `context[field] ?? context.properties[field]`), which matters to NUM_* ("" is 0), REGEX
+// and overrides. `found` tells the two apart.
 BELAY_HOT std::string_view resolve(const Context& ctx, Field field, std::string_view name, bool& found) {
   found = true;
   const std::string* v = nullptr;
