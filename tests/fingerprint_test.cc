@@ -19,6 +19,7 @@ namespace belay {
 namespace {
 
 namespace fp = fingerprint;
+using test::TempRole;
 using test::TestDb;
 
 void exec(const TestDb& db, const std::string& sql) {
@@ -58,18 +59,6 @@ const fp::Object* find(const fp::Model& m, const std::string& kind, const std::s
     if (o.kind == kind && o.id == id) return &o;
   return nullptr;
 }
-
-// A role for the test, dropped (with its privileges in `db`) at the end.
-struct TempRole {
-  const TestDb& db;
-  std::string name = test::unique_name("fp_role");
-  explicit TempRole(const TestDb& d) : db(d) { exec(db, "create role " + name); }
-  ~TempRole() {
-    auto c = db.connect();
-    c.exec("drop owned by " + name).ok();
-    c.exec("drop role " + name).ok();
-  }
-};
 
 // A schema with one of everything the model covers.
 const char* kVaried = R"SQL(

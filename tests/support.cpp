@@ -88,6 +88,16 @@ TestDb::~TestDb() {
   flavor_cluster(flavor_).drop_database(name_).ok();
 }
 
+TempRole::TempRole(const TestDb& d) : db(d), name(unique_name("test_role")) {
+  EXPECT_TRUE(db.connect().exec("create role " + name).ok());
+}
+
+TempRole::~TempRole() {
+  auto c = db.connect();
+  c.exec("drop owned by " + name).ok();
+  c.exec("drop role " + name).ok();
+}
+
 pg::Conn TestDb::connect(const std::string& app) const {
   auto c = pg::Conn::open(url_, app);
   if (!c.ok()) {

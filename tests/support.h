@@ -36,6 +36,15 @@ class TestDb {
   std::string name_, url_, flavor_ = "postgres";
 };
 
+// A role for one test (a unique name: roles are cluster-wide), dropped with what it owns
+// and its privileges in `db` when the test ends.
+struct TempRole {
+  const TestDb& db;
+  std::string name;
+  explicit TempRole(const TestDb& d);
+  ~TempRole();
+};
+
 // A temporary project directory (0755 so the server account can traverse it).
 class TempProject {
  public:
