@@ -1,6 +1,7 @@
 // The flag store against a real database: install, changes and their audit, the kill
 // switch, rollouts, workspace overrides, imports of the seeds' tables and of Unleash JSON,
 // exports, and the in-database functions answering like the C++ evaluator.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -387,6 +388,99 @@ TEST(FlagStore, SqlFunctionsSeeOverridesAndEnvironments) {
   ASSERT_TRUE(s.conn.exec("create table docs (id int, workspace text); insert into docs values (1, 'beta'), (2, 'x');").ok());
   EXPECT_EQ(s.scalar("select string_agg(id::text, ',') from docs where belay.flag_enabled('docs.canvas-mode', "
                      "jsonb_build_object('properties', jsonb_build_object('workspace', workspace)))"), "1");
+}
+
+// A role with nothing but USAGE on schema belay evaluates flags in an RLS policy (the
+// functions run as the store's owner) yet reads no flag table and not the memo's key.
+TEST(FlagStore, ARoleWithSchemaUsageEvaluatesInAPolicyAndReadsNoFlagTable) {
+  Store s;
+  test::TempRole reader(s.db);
+  ASSERT_TRUE(flagstore::create(s.conn, {"docs.canvas-mode", "", "release", true, 0}, "production", kWho).ok());
+  ASSERT_TRUE(flagstore::set_override(s.conn, "docs.canvas-mode", "production", "beta", true, kWho).ok());
+  ASSERT_TRUE(s.conn.exec(fmt::format(
+      "grant usage on schema belay to {0};"
+      "create table docs (id int, workspace text); insert into docs values (1, 'beta'), (2, 'x');"
+      "alter table docs enable row level security; grant select on docs to {0};"
+      "create policy canvas on docs to {0} using (belay.flag_enabled('docs.canvas-mode', "
+      "  jsonb_build_object('properties', jsonb_build_object('workspace', workspace))))", reader.name)).ok());
+
+  ASSERT_TRUE(s.conn.exec("set role " + reader.name).ok());
+  auto rows = s.conn.query("select string_agg(id::text, ',') from docs");
+  ASSERT_TRUE(rows.ok()) << rows.error().render();
+  EXPECT_EQ(rows->get(0, 0), "1");
+  for (const char* table : {"belay.flags", "belay.flag_snapshot_flags", "belay.flag_memo_key"}) {
+    auto r = s.conn.query(std::string("select count(*) from ") + table);
+    ASSERT_FALSE(r.ok()) << table << " is readable";
+    EXPECT_EQ(r.error().sqlstate, "42501") << r.error().render();
+  }
+  ASSERT_TRUE(s.conn.exec("reset role").ok());
+
+  // The kill switch reaches the policy: the beta override is on, the flag is not.
+  ASSERT_TRUE(flagstore::set_enabled(s.conn, "docs.canvas-mode", "production", false, kWho).ok());
+  ASSERT_TRUE(s.conn.exec("set role " + reader.name).ok());
+  EXPECT_EQ(s.conn.query("select count(*) from docs")->get(0, 0), "0");
+  ASSERT_TRUE(s.conn.exec("reset role").ok());
+}
+
+// A definition written around the CLI in a form Unleash does not accept (a parameter that
+// is an object) is off with PARSE_ERROR in SQL, as in C++. The snapshot rebuild records
+// that, so no session setting can make belay.flag_variant evaluate it.
+TEST(FlagStore, AStoredMalformedDefinitionIsOffWhateverTheSessionSays) {
+  Store s;
+  test::TempRole reader(s.db);
+  ASSERT_TRUE(flagstore::create(s.conn, {"broken", "", "release", true, std::nullopt}, "production", kWho).ok());
+  ASSERT_TRUE(flagstore::create(s.conn, {"fine", "", "release", true, std::nullopt}, "production", kWho).ok());
+  EXPECT_EQ(s.sql_eval("broken", json::object()).value("enabled", false), true);
+  ASSERT_TRUE(s.conn.exec("insert into belay.flag_strategies (flag, environment, name, parameters) "
+                          "values ('broken', 'production', 'default', '{\"x\": {\"y\": 1}}')").ok());
+  EXPECT_EQ(s.scalar("select string_agg(name || '=' || well_formed, ',' order by name) from belay.flag_snapshot_flags "
+                     "where environment = 'production'"), "broken=false,fine=true");
+  // Even a memo entry made with the key (only the owner could) changes nothing.
+  const std::string forged = s.scalar(
+      "select 'f' || left(encode(sha256(convert_to(k.secret || (f.features -> 'broken')::text, 'UTF8')), 'hex'), 32) "
+      "from belay.flag_snapshot_flags f, belay.flag_memo_key k where f.environment = 'production' and f.name = 'broken'");
+  ASSERT_EQ(forged.size(), 33u);
+  ASSERT_TRUE(s.conn.exec(fmt::format("grant usage on schema belay to {0}; set role {0}", reader.name)).ok());
+  ASSERT_TRUE(s.conn.query("select set_config('belay.flag_checked', $1, false)", {forged}).ok());
+  json got = s.sql_eval("broken", json::object());
+  EXPECT_EQ(got.value("enabled", true), false) << got.dump();
+  EXPECT_EQ(got.value("errorCode", ""), "PARSE_ERROR") << got.dump();
+  EXPECT_EQ(s.sql_eval("fine", json::object()).value("enabled", false), true);
+  ASSERT_TRUE(s.conn.exec("reset role").ok());
+  // A store built before the rebuild recorded the form (null) checks at evaluation.
+  ASSERT_TRUE(s.conn.exec("update belay.flag_snapshot_flags set well_formed = null; select set_config('belay.flag_checked', '', false)").ok());
+  EXPECT_EQ(s.sql_eval("broken", json::object()).value("errorCode", ""), "PARSE_ERROR");
+  EXPECT_EQ(s.sql_eval("fine", json::object()).value("enabled", false), true);
+}
+
+// The memo of checked definitions lives in a setting any session writes. Writing the
+// digest a malformed definition would have, unkeyed, must not let it skip the check:
+// ("enabled": "yes" is not Unleash's form, and PostgreSQL would read it as true).
+TEST(FlagStore, AForgedMemoDoesNotPassAMalformedDefinition) {
+  Store s;
+  test::TempRole caller(s.db);
+  const std::string def = R"({"name": "x", "enabled": "yes", "strategies": []})";
+  const std::string features = R"({"x": )" + def + "}";
+  auto forge_and_eval = [&] {
+    auto r = s.conn.query(
+        "select set_config('belay.flag_checked', "
+        "  'f' || left(encode(sha256(convert_to($1::jsonb::text, 'UTF8')), 'hex'), 32), false), "
+        "belay.flag_evaluate($2::jsonb, '{}', 'x', '{}')::text",
+        {def, features});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().render());
+    return r.ok() ? json::parse(r->get(0, 1)) : json();
+  };
+  EXPECT_EQ(forge_and_eval().value("errorCode", ""), "PARSE_ERROR");
+  // A well-formed definition is still remembered, under its keyed digest.
+  auto ok = s.conn.query("select belay.flag_evaluate('{\"y\": {\"name\": \"y\", \"enabled\": true}}', '{}', 'y', '{}') ->> 'enabled', "
+                         "current_setting('belay.flag_checked')");
+  ASSERT_TRUE(ok.ok()) << ok.error().render();
+  EXPECT_EQ(ok->get(0, 0), "true");
+  EXPECT_EQ(ok->get(0, 1).size(), 33u + 1 + 33u) << ok->get(0, 1);  // y's key, then the forged one
+  // A role that cannot read the key gets no memo: every call checks.
+  ASSERT_TRUE(s.conn.exec(fmt::format("grant usage on schema belay to {0}; set role {0}", caller.name)).ok());
+  EXPECT_EQ(forge_and_eval().value("errorCode", ""), "PARSE_ERROR");
+  ASSERT_TRUE(s.conn.exec("reset role").ok());
 }
 
 }  // namespace

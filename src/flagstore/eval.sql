@@ -44,8 +44,10 @@
 --
 -- Cost: about 65 us an evaluation on one shared core (PL/pgSQL; docs/benchmarks.md), plus
 -- decompressing `features` when it comes from a compressed column (each call does).
--- Checking a definition is the costliest step, so definitions found well-formed are
--- remembered for the session by digest (belay.flag_bad, setting belay.flag_checked).
+-- Checking a definition is the costliest step: belay.flag_variant trusts what the snapshot
+-- rebuild found (flag_snapshot_flags.well_formed); called directly, definitions found
+-- well-formed are remembered for the session by a keyed digest (belay.flag_bad, setting
+-- belay.flag_checked).
 --
 -- Volatility and parallel safety: random(), clock_timestamp() and that memo make the
 -- evaluator VOLATILE; a REGEX is matched in a block that catches an invalid pattern, which
@@ -700,15 +702,38 @@ $build$;
 -- costliest step of an evaluation and a snapshot's definitions repeat from call to call.
 -- Digests of definitions found well-formed (the last 256) are kept in the setting
 -- belay.flag_checked; a definition is checked again when its text changes.
+--
+-- Any session can write that setting, so a digest is keyed with a secret only the owner
+-- of schema belay reads (flag_memo_key). belay.flag_variant runs as that owner; a role
+-- calling flag_evaluate itself without the key checks every time (no memo). Without the
+-- key a session cannot name a malformed definition as checked, and the digests it can
+-- read name only definitions that passed the check. (flag_bad is not SECURITY DEFINER:
+-- the SET search_path that would need cost more than the check it saves.)
+create table if not exists belay.flag_memo_key (
+  one boolean primary key default true check (one),
+  secret text not null
+);
+revoke all on belay.flag_memo_key from public;
+insert into belay.flag_memo_key (secret)
+  select gen_random_uuid()::text || gen_random_uuid()::text
+  on conflict do nothing;
+
 create or replace function belay.flag_bad(kind text, def jsonb) returns boolean
 language plpgsql volatile as $$
 declare
-  -- 128 bits of a digest of the text (not jsonb_hash_extended: it hashes 1 and -1 alike)
+  secret text;
+  -- 128 bits of a keyed digest of the text (not jsonb_hash_extended: it hashes 1 and -1 alike)
   key text;
   seen text;
 begin
   if def is null then return true; end if;
-  key := left(kind, 1) || left(encode(sha256(convert_to(def::text, 'UTF8')), 'hex'), 32);
+  if has_table_privilege('belay.flag_memo_key', 'select') then
+    secret := (select k.secret from belay.flag_memo_key k);
+  end if;
+  if secret is null then
+    return case kind when 'segment' then belay.flag_segment_bad(def) else belay.flag_definition_bad(def) end;
+  end if;
+  key := left(kind, 1) || left(encode(sha256(convert_to(secret || def::text, 'UTF8')), 'hex'), 32);
   seen := coalesce(current_setting('belay.flag_checked', true), '');
   if strpos(seen, key) > 0 then return false; end if;
   if (case kind when 'segment' then belay.flag_segment_bad(def) else belay.flag_definition_bad(def) end) then
@@ -1124,8 +1149,12 @@ language sql immutable parallel safe as $$
                             'variant', jsonb_build_object('name', 'disabled', 'enabled', false, 'feature_enabled', false))
 $$;
 
--- The entry point: flags::to_json(flags::variant(snapshot, name, context)).
-create or replace function belay.flag_evaluate(features jsonb, segments jsonb, name text, context jsonb) returns jsonb
+-- flags::to_json(flags::variant(snapshot, name, context)), told whether the definitions
+-- are well-formed (flag_definition_ok) as the snapshot rebuild found them: flag_variant
+-- passes flag_snapshot_flags.well_formed, so it checks nothing and trusts no session
+-- memo. null: check here.
+create or replace function belay.flag_evaluate_formed(features jsonb, segments jsonb, name text, context jsonb,
+                                                      well_formed boolean) returns jsonb
 language plpgsql volatile as $$
 declare
   ctx jsonb := belay.flag_context(coalesce(context, '{}'));
@@ -1138,8 +1167,14 @@ begin
   if feature is null then
     return belay.flag_error('FLAG_NOT_FOUND', 'no flag of that name in the snapshot');
   end if;
-  if not belay.flag_definition_ok(features, segments, feature) then
+  if not coalesce(well_formed, belay.flag_definition_ok(features, segments, feature)) then
     return belay.flag_error('PARSE_ERROR', 'the flag''s definition is not in Unleash''s client features form');
   end if;
   return belay.flag_resolve(features, coalesce(segments, '{}'), name, feature, ctx);
 end $$;
+
+-- The entry point: flags::to_json(flags::variant(snapshot, name, context)).
+create or replace function belay.flag_evaluate(features jsonb, segments jsonb, name text, context jsonb) returns jsonb
+language sql volatile as $$
+  select belay.flag_evaluate_formed(features, segments, name, context, null::boolean)
+$$;

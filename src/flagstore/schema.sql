@@ -142,6 +142,9 @@ create table if not exists belay.flag_snapshot_flags (
   features    jsonb not null,
   primary key (environment, name)
 );
+-- flag_definition_ok(features, segments, features -> name) at the rebuild: evaluation
+-- need not check the form again (null in stores built before the column; then it does).
+alter table belay.flag_snapshot_flags add column if not exists well_formed boolean;
 
 create or replace function belay.flag_audit_refuse() returns trigger language plpgsql as $$
 begin
@@ -260,14 +263,15 @@ begin
           document = excluded.document, revision = s.revision + 1, updated_at = clock_timestamp()
     returning revision into rev;
     delete from belay.flag_snapshot_flags where environment = e.name;
-    insert into belay.flag_snapshot_flags (environment, name, features)
-    select e.name, f.name,
-           (with recursive closure(n) as (
-              select f.name
-              union
-              select d.parent from belay.flag_dependencies d join closure c on d.flag = c.n)
-            select jsonb_object_agg(n, feats -> n) filter (where feats ? n) from closure)
-      from belay.flags f;
+    insert into belay.flag_snapshot_flags (environment, name, features, well_formed)
+    select e.name, c.name, c.features, belay.flag_definition_ok(c.features, segs, c.features -> c.name)
+      from (select f.name,
+                   (with recursive closure(n) as (
+                      select f.name
+                      union
+                      select d.parent from belay.flag_dependencies d join closure c on d.flag = c.n)
+                    select jsonb_object_agg(n, feats -> n) filter (where feats ? n) from closure) as features
+              from belay.flags f) c;
     perform pg_notify('belay_flags', e.name || ':' || rev);
   end loop;
 end $$;
@@ -300,10 +304,13 @@ end $$;
 -- The in-database answer, from the same snapshot `belay serve` serves. The environment
 -- is the argument, else `belay.environment` of the session, else production.
 -- Not parallel safe: the evaluator sets a session memo and may open a subtransaction.
+-- Runs as the owner of schema belay, so a role needs only USAGE on the schema to evaluate
+-- (in an RLS policy, say) and reads no flag table; grant that usage to the roles whose
+-- queries use flags, e.g. `grant usage on schema belay to authenticated`.
 create or replace function belay.flag_variant(name text, context jsonb default '{}', environment text default null)
-returns jsonb language sql stable as $$
+returns jsonb language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select coalesce(
-    (select belay.flag_evaluate(f.features, s.segments, flag_variant.name, coalesce(context, '{}'))
+    (select belay.flag_evaluate_formed(f.features, s.segments, flag_variant.name, coalesce(context, '{}'), f.well_formed)
        from belay.flag_snapshot_flags f join belay.flag_snapshots s using (environment)
       where f.environment = coalesce(flag_variant.environment,
                                      nullif(current_setting('belay.environment', true), ''), 'production')
@@ -318,4 +325,5 @@ $$;
 
 select belay.flag_rebuild_snapshots()
  where not exists (select 1 from belay.flag_snapshots)
-    or not exists (select 1 from belay.flag_snapshot_flags) and exists (select 1 from belay.flags);
+    or not exists (select 1 from belay.flag_snapshot_flags) and exists (select 1 from belay.flags)
+    or exists (select 1 from belay.flag_snapshot_flags where well_formed is null);
