@@ -1,7 +1,8 @@
-// The in-database evaluator (src/flagstore/eval.sql, belay.flag_evaluate) against the C++
-// one (src/flags/): MurmurHash3 and buckets, Unleash's published client specification, a
-// generated corpus of every strategy, operator and variant rule over generated contexts
-// (compared as JSON, result for result), and malformed contexts and definitions.
+// The in-database evaluator (src/flagstore/eval.sql and eval/, belay.flag_evaluate) against
+// the C++ one (src/flags/): MurmurHash3 and buckets, Unleash's published client
+// specification, a generated corpus of every strategy, operator and variant rule over
+// generated contexts (compared as JSON, result for result), and malformed contexts and
+// definitions.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

@@ -6,7 +6,8 @@
 
 namespace belay::flagstore::detail {
 
-// eval.sql: the PL/pgSQL flag evaluator, belay.flag_evaluate and its helpers (idempotent).
+// eval.sql and eval/*.sql, joined: the PL/pgSQL flag evaluator, belay.flag_evaluate and its
+// helpers (idempotent).
 std::string_view eval_sql();
 
 }  // namespace belay::flagstore::detail
