@@ -110,16 +110,17 @@ begin
   if has_table_privilege('belay.flag_memo_key', 'select') then
     secret := (select k.secret from belay.flag_memo_key k);
   end if;
-  if secret is null then
-    return case kind when 'segment' then belay.flag_segment_bad(def) else belay.flag_definition_bad(def) end;
+  if secret is not null then  -- else no memo: check every time
+    key := left(kind, 1) || left(encode(sha256(convert_to(secret || def::text, 'UTF8')), 'hex'), 32);
+    seen := coalesce(current_setting('belay.flag_checked', true), '');
+    if strpos(seen, key) > 0 then return false; end if;
   end if;
-  key := left(kind, 1) || left(encode(sha256(convert_to(secret || def::text, 'UTF8')), 'hex'), 32);
-  seen := coalesce(current_setting('belay.flag_checked', true), '');
-  if strpos(seen, key) > 0 then return false; end if;
   if (case kind when 'segment' then belay.flag_segment_bad(def) else belay.flag_definition_bad(def) end) then
     return true;
   end if;
-  perform set_config('belay.flag_checked', left(key || ' ' || seen, 34 * 256), false);
+  if key is not null then
+    perform set_config('belay.flag_checked', left(key || ' ' || seen, 34 * 256), false);
+  end if;
   return false;
 end $$;
 
